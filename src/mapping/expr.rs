@@ -1,0 +1,446 @@
+//! The expression language: `term | function | function(args) ...`.
+//!
+//! Parsed once per column into an [`Ast`]; [`super::functions`] compiles the AST
+//! into an evaluator. Grammar:
+//!
+//! ```text
+//! expr    := primary ( '|' IDENT [ '(' args ')' ] )*
+//! primary := literal | dict | path | IDENT '(' args ')' | '(' expr ')'
+//! path    := ROOT ( '.' IDENT | '[' INT ']' | '[' STRING ']' )*
+//! args    := [ arg ( ',' arg )* ]     arg := [ IDENT '=' ] expr
+//! literal := 'text' | "text" | number | true | false | null
+//! dict    := '{' [ literal ':' expr ( ',' literal ':' expr )* ] '}'
+//! ```
+
+use serde_json::Value;
+use std::fmt;
+
+/// A segment of a path after its root.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seg {
+    Field(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ast {
+    Literal(Value),
+    Dict(Vec<(String, Ast)>),
+    /// A path: its root word (`key`, `value`, `item`, `index`, `file`) and segments.
+    Path {
+        root: String,
+        segs: Vec<Seg>,
+        at: usize,
+    },
+    /// A call; a pipe `a | f(b)` is parsed as `f` with `piped = Some(a)`.
+    Call {
+        name: String,
+        piped: Option<Box<Ast>>,
+        args: Vec<Arg>,
+        at: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    pub name: Option<String>,
+    pub value: Ast,
+}
+
+/// A syntax error with the byte offset in the expression where it was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub at: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at character {})", self.message, self.at + 1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(String),
+    Sym(char),
+}
+
+struct Lexer<'a> {
+    src: &'a str,
+    toks: Vec<(Tok, usize)>,
+}
+
+impl<'a> Lexer<'a> {
+    fn run(src: &'a str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
+        let mut lx = Lexer {
+            src,
+            toks: Vec::new(),
+        };
+        let bytes = src.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let c = bytes[i];
+            match c {
+                b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+                b'\'' | b'"' => {
+                    let (s, end) = lx.string(i, c)?;
+                    lx.toks.push((Tok::Str(s), i));
+                    i = end;
+                }
+                b'0'..=b'9' | b'-' => {
+                    let start = i;
+                    i += 1;
+                    while i < bytes.len()
+                        && (bytes[i].is_ascii_digit()
+                            || matches!(bytes[i], b'.' | b'e' | b'E' | b'+')
+                            || (bytes[i] == b'-' && matches!(bytes[i - 1], b'e' | b'E')))
+                    {
+                        i += 1;
+                    }
+                    let text = &src[start..i];
+                    if text == "-" {
+                        return Err(SyntaxError {
+                            at: start,
+                            message: "a lone '-' is not a number".into(),
+                        });
+                    }
+                    lx.toks.push((Tok::Num(text.to_string()), start));
+                }
+                c if c.is_ascii_alphabetic() || c == b'_' => {
+                    let start = i;
+                    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_')
+                    {
+                        i += 1;
+                    }
+                    lx.toks.push((Tok::Ident(src[start..i].to_string()), start));
+                }
+                b'|' | b'(' | b')' | b',' | b'.' | b'[' | b']' | b'{' | b'}' | b':' | b'=' => {
+                    lx.toks.push((Tok::Sym(c as char), i));
+                    i += 1;
+                }
+                _ => {
+                    let ch = src[i..].chars().next().unwrap_or('?');
+                    return Err(SyntaxError {
+                        at: i,
+                        message: format!("unexpected character '{ch}'"),
+                    });
+                }
+            }
+        }
+        Ok(lx.toks)
+    }
+
+    fn string(&self, start: usize, quote: u8) -> Result<(String, usize), SyntaxError> {
+        let mut out = String::new();
+        let mut chars = self.src[start + 1..].char_indices();
+        while let Some((off, ch)) = chars.next() {
+            let pos = start + 1 + off;
+            if ch as u32 == quote as u32 {
+                return Ok((out, pos + 1));
+            }
+            if ch == '\\' {
+                match chars.next() {
+                    Some((_, 'n')) => out.push('\n'),
+                    Some((_, 't')) => out.push('\t'),
+                    Some((_, other)) => out.push(other),
+                    None => break,
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        Err(SyntaxError {
+            at: start,
+            message: "unterminated string literal".into(),
+        })
+    }
+}
+
+struct Parser {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    end: usize,
+}
+
+/// Parse one expression.
+pub fn parse(src: &str) -> Result<Ast, SyntaxError> {
+    let toks = Lexer::run(src)?;
+    if toks.is_empty() {
+        return Err(SyntaxError {
+            at: 0,
+            message: "empty expression".into(),
+        });
+    }
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end: src.len(),
+    };
+    let ast = p.expr()?;
+    if let Some((t, at)) = p.toks.get(p.pos) {
+        return Err(SyntaxError {
+            at: *at,
+            message: format!("unexpected {} after the expression", describe(t)),
+        });
+    }
+    Ok(ast)
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Ident(s) => format!("word '{s}'"),
+        Tok::Str(s) => format!("string '{s}'"),
+        Tok::Num(s) => format!("number {s}"),
+        Tok::Sym(c) => format!("'{c}'"),
+    }
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(t, _)| t)
+    }
+
+    fn at(&self) -> usize {
+        self.toks.get(self.pos).map(|(_, a)| *a).unwrap_or(self.end)
+    }
+
+    fn eat_sym(&mut self, c: char) -> bool {
+        if self.peek() == Some(&Tok::Sym(c)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_sym(&mut self, c: char) -> Result<(), SyntaxError> {
+        if self.eat_sym(c) {
+            Ok(())
+        } else {
+            Err(self.err(format!("expected '{c}'")))
+        }
+    }
+
+    fn err(&self, what: String) -> SyntaxError {
+        let found = match self.toks.get(self.pos) {
+            Some((t, _)) => describe(t),
+            None => "the end".into(),
+        };
+        SyntaxError {
+            at: self.at(),
+            message: format!("{what}, found {found}"),
+        }
+    }
+
+    fn expr(&mut self) -> Result<Ast, SyntaxError> {
+        let mut left = self.primary()?;
+        while self.eat_sym('|') {
+            let at = self.at();
+            let name = match self.peek() {
+                Some(Tok::Ident(n)) => n.clone(),
+                _ => return Err(self.err("expected a function name after '|'".into())),
+            };
+            self.pos += 1;
+            let args = if self.eat_sym('(') {
+                self.args()?
+            } else {
+                Vec::new()
+            };
+            left = Ast::Call {
+                name,
+                piped: Some(Box::new(left)),
+                args,
+                at,
+            };
+        }
+        Ok(left)
+    }
+
+    fn args(&mut self) -> Result<Vec<Arg>, SyntaxError> {
+        let mut args = Vec::new();
+        if self.eat_sym(')') {
+            return Ok(args);
+        }
+        loop {
+            let name = match (self.toks.get(self.pos), self.toks.get(self.pos + 1)) {
+                (Some((Tok::Ident(n), _)), Some((Tok::Sym('='), _))) => {
+                    let n = n.clone();
+                    self.pos += 2;
+                    Some(n)
+                }
+                _ => None,
+            };
+            let value = self.expr()?;
+            args.push(Arg { name, value });
+            if self.eat_sym(')') {
+                return Ok(args);
+            }
+            if !self.eat_sym(',') {
+                return Err(self.err("expected ',' or ')' in the argument list".into()));
+            }
+        }
+    }
+
+    fn primary(&mut self) -> Result<Ast, SyntaxError> {
+        let at = self.at();
+        let tok = match self.peek() {
+            Some(t) => t.clone(),
+            None => return Err(self.err("expected a value".into())),
+        };
+        match tok {
+            Tok::Str(s) => {
+                self.pos += 1;
+                Ok(Ast::Literal(Value::String(s)))
+            }
+            Tok::Num(n) => {
+                self.pos += 1;
+                let num: serde_json::Number = serde_json::from_str(&n).map_err(|_| SyntaxError {
+                    at,
+                    message: format!("'{n}' is not a number"),
+                })?;
+                Ok(Ast::Literal(Value::Number(num)))
+            }
+            Tok::Sym('(') => {
+                self.pos += 1;
+                let e = self.expr()?;
+                self.expect_sym(')')?;
+                Ok(e)
+            }
+            Tok::Sym('{') => {
+                self.pos += 1;
+                let mut entries = Vec::new();
+                if !self.eat_sym('}') {
+                    loop {
+                        let key = match self.peek() {
+                            Some(Tok::Str(s)) | Some(Tok::Ident(s)) | Some(Tok::Num(s)) => {
+                                s.clone()
+                            }
+                            _ => return Err(self.err("expected a key in the dictionary".into())),
+                        };
+                        self.pos += 1;
+                        self.expect_sym(':')?;
+                        let v = self.expr()?;
+                        entries.push((key, v));
+                        if self.eat_sym('}') {
+                            break;
+                        }
+                        if !self.eat_sym(',') {
+                            return Err(self.err("expected ',' or '}' in the dictionary".into()));
+                        }
+                    }
+                }
+                Ok(Ast::Dict(entries))
+            }
+            Tok::Ident(word) => {
+                self.pos += 1;
+                match word.as_str() {
+                    "true" => return Ok(Ast::Literal(Value::Bool(true))),
+                    "false" => return Ok(Ast::Literal(Value::Bool(false))),
+                    "null" => return Ok(Ast::Literal(Value::Null)),
+                    _ => {}
+                }
+                if self.eat_sym('(') {
+                    let args = self.args()?;
+                    return Ok(Ast::Call {
+                        name: word,
+                        piped: None,
+                        args,
+                        at,
+                    });
+                }
+                let mut segs = Vec::new();
+                loop {
+                    if self.eat_sym('.') {
+                        match self.peek() {
+                            Some(Tok::Ident(f)) | Some(Tok::Num(f)) => {
+                                segs.push(Seg::Field(f.clone()));
+                                self.pos += 1;
+                            }
+                            _ => return Err(self.err("expected a field name after '.'".into())),
+                        }
+                    } else if self.eat_sym('[') {
+                        match self.peek() {
+                            Some(Tok::Num(n)) => {
+                                let i = n.parse::<usize>().map_err(|_| SyntaxError {
+                                    at: self.at(),
+                                    message: format!("'{n}' is not an array index"),
+                                })?;
+                                segs.push(Seg::Index(i));
+                            }
+                            Some(Tok::Str(s)) => segs.push(Seg::Field(s.clone())),
+                            _ => {
+                                return Err(
+                                    self.err("expected an index or a quoted field name".into())
+                                )
+                            }
+                        }
+                        self.pos += 1;
+                        self.expect_sym(']')?;
+                    } else {
+                        break;
+                    }
+                }
+                Ok(Ast::Path {
+                    root: word,
+                    segs,
+                    at,
+                })
+            }
+            Tok::Sym(_) => Err(self.err("expected a value".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_paths_pipes_and_calls() {
+        let ast = parse("value.a.b[0].c | default(0) | int").unwrap();
+        match ast {
+            Ast::Call { name, piped, .. } => {
+                assert_eq!(name, "int");
+                assert!(matches!(*piped.unwrap(), Ast::Call { ref name, .. } if name == "default"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let ast = parse("object(legacy_id = value.Id, migrated_from = 'v2')").unwrap();
+        match ast {
+            Ast::Call { args, .. } => {
+                assert_eq!(args.len(), 2);
+                assert_eq!(args[0].name.as_deref(), Some("legacy_id"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let ast = parse("value.s | map({'Draft': 'draft', 'Sent': 'sent'}, 'x')").unwrap();
+        assert!(matches!(ast, Ast::Call { .. }));
+        assert_eq!(
+            parse("value['odd key'][2]").unwrap(),
+            Ast::Path {
+                root: "value".into(),
+                segs: vec![Seg::Field("odd key".into()), Seg::Index(2)],
+                at: 0
+            }
+        );
+        match parse("-1.5e3").unwrap() {
+            Ast::Literal(v) => assert_eq!(v.to_string(), "-1.5e+3"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reports_where_syntax_breaks() {
+        let e = parse("value.a | ").unwrap_err();
+        assert!(e.message.contains("function name"), "{e}");
+        let e = parse("concat(value.a, 'x'").unwrap_err();
+        assert!(e.message.contains("expected ',' or ')'"), "{e}");
+        let e = parse("'open").unwrap_err();
+        assert!(e.message.contains("unterminated"), "{e}");
+        let e = parse("value.a value.b").unwrap_err();
+        assert_eq!(e.at, 8);
+    }
+}
