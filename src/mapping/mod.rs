@@ -536,7 +536,7 @@ columns.account_id = "item.accountId | required"
 
         let bad = GOOD.replace("on_conflict = \"ignore\"", "on_conflict = \"replace\"");
         let err = Mapping::from_str(Path::new("forge.toml"), &bad).unwrap_err();
-        assert!(err.to_string().starts_with("forge.toml:19:"), "{err}");
+        assert!(err.to_string().starts_with("forge.toml:18:15:"), "{err}");
         assert!(err.to_string().contains("replace"), "{err}");
 
         let bad = GOOD.replace("kind = \"kv\"", "kind = \"kv\"\nbogus = 1");
