@@ -1,1 +1,219 @@
+//! Source readers. Each streams [`RawRecord`]s in bounded batches from a resumable
+//! [`Position`]; decoding the bytes into a [`Record`] ([`RawRecord::decode`]) is CPU
+//! work that the pipeline runs on rayon.
 
+pub mod dynamodb;
+pub mod files;
+pub mod split;
+
+use crate::mapping::{kind_name, KvFormat, Mapping, SourceKind};
+use crate::record::{FileInfo, Position, Record};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no files match {pattern}")]
+    NoFiles { pattern: String },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("source kind '{0}' is not supported by this build")]
+    Unsupported(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How the bytes of a raw record are decoded.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A JSON Lines `{"key": ..., "value": ...}` line.
+    KvLine(Vec<u8>),
+    /// A `"key": value` member of a top-level object.
+    KvMember(Vec<u8>),
+    /// A DynamoDB-JSON export line; the key attributes name the record.
+    Dynamo(Vec<u8>, Arc<Vec<String>>),
+    /// A JSON document or array element; keyed by its label.
+    Doc(Vec<u8>),
+    /// Already decoded (SQL sources).
+    Decoded { key: String, key_value: Value, value: Value },
+}
+
+/// A record as read, before decoding.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub position: Position,
+    pub next: Position,
+    pub file: Arc<FileInfo>,
+    /// Names the record when it cannot be decoded: `PATH:line N`, `PATH[i]`.
+    pub label: String,
+    pub payload: Payload,
+}
+
+/// A record that could not be decoded: becomes a `read` error row.
+#[derive(Debug, Clone)]
+pub struct DecodeError {
+    pub key: String,
+    pub position: Position,
+    pub message: String,
+    /// The raw text (or value) of the record.
+    pub record: Value,
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+fn raw_text(bytes: &[u8]) -> Value {
+    let s = String::from_utf8_lossy(bytes);
+    let s = s.trim_end();
+    if s.len() > 4096 {
+        let mut cut = 4096;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        Value::String(format!("{}...", &s[..cut]))
+    } else {
+        Value::String(s.to_string())
+    }
+}
+
+/// The text form of a key value: strings as they are, anything else as JSON.
+pub fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl RawRecord {
+    /// Decode into a record; the error names the record and says why.
+    pub fn decode(self) -> Result<Record, DecodeError> {
+        let fail = |message: String, record: Value| DecodeError {
+            key: self.label.clone(),
+            position: self.position.clone(),
+            message,
+            record,
+        };
+        let (key, key_value, value) = match &self.payload {
+            Payload::KvLine(bytes) => {
+                let v = parse_json(bytes).map_err(|m| fail(m, raw_text(bytes)))?;
+                match v {
+                    Value::Object(mut m) if m.contains_key("key") && m.contains_key("value") => {
+                        let key_value = m.shift_remove("key").unwrap_or(Value::Null);
+                        let value = m.shift_remove("value").unwrap_or(Value::Null);
+                        if key_value.is_null() {
+                            return Err(fail(
+                                "the line's \"key\" is null".into(),
+                                serde_json::json!({"key": null, "value": value}),
+                            ));
+                        }
+                        (key_text(&key_value), key_value, value)
+                    }
+                    other => {
+                        return Err(fail(
+                            "the line is JSON but not a {\"key\": ..., \"value\": ...} pair".into(),
+                            other,
+                        ))
+                    }
+                }
+            }
+            Payload::KvMember(bytes) => {
+                let mut wrapped = Vec::with_capacity(bytes.len() + 2);
+                wrapped.push(b'{');
+                wrapped.extend_from_slice(bytes);
+                wrapped.push(b'}');
+                let v = parse_json(&wrapped).map_err(|m| fail(m, raw_text(bytes)))?;
+                match v {
+                    Value::Object(m) => match m.into_iter().next() {
+                        Some((k, v)) => (k.clone(), Value::String(k), v),
+                        None => return Err(fail("empty member".into(), Value::Null)),
+                    },
+                    other => return Err(fail("not an object member".into(), other)),
+                }
+            }
+            Payload::Dynamo(bytes, key_attrs) => {
+                let v = parse_json(bytes).map_err(|m| fail(m, raw_text(bytes)))?;
+                let value = dynamodb::unwrap_line(v.clone()).map_err(|m| fail(m, v.clone()))?;
+                let image = value
+                    .get("Keys")
+                    .or_else(|| value.get("NewImage"))
+                    .unwrap_or(&value);
+                let parts: Vec<Value> = key_attrs
+                    .iter()
+                    .map(|a| image.get(a).cloned().unwrap_or(Value::Null))
+                    .collect();
+                if let Some(missing) = key_attrs.iter().zip(&parts).find(|(_, p)| p.is_null()) {
+                    return Err(fail(
+                        format!("the item has no key attribute `{}`", missing.0),
+                        value.clone(),
+                    ));
+                }
+                let (key, key_value) = if parts.len() == 1 {
+                    (key_text(&parts[0]), parts[0].clone())
+                } else {
+                    let text = key_attrs
+                        .iter()
+                        .zip(&parts)
+                        .map(|(a, p)| format!("{a}={}", key_text(p)))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    (text, Value::Array(parts))
+                };
+                (key, key_value, value)
+            }
+            Payload::Doc(bytes) => {
+                let v = parse_json(bytes).map_err(|m| fail(m, raw_text(bytes)))?;
+                (self.label.clone(), Value::String(self.label.clone()), v)
+            }
+            Payload::Decoded {
+                key,
+                key_value,
+                value,
+            } => (key.clone(), key_value.clone(), value.clone()),
+        };
+        Ok(Record {
+            key,
+            key_value,
+            value,
+            position: self.position,
+            next: self.next,
+            file: self.file,
+        })
+    }
+}
+
+/// A streaming source.
+pub trait Source: Send {
+    /// Continue after `pos` (the `next` of the last committed record).
+    fn seek(&mut self, pos: &Position) -> Result<(), SourceError>;
+    /// Up to `max` records; an empty batch means the end.
+    fn next_batch(&mut self, max: usize) -> Result<Vec<RawRecord>, SourceError>;
+    /// Total size in bytes when known (progress and ETA).
+    fn total_bytes(&self) -> Option<u64>;
+    /// Bytes consumed so far (shared with the progress bar).
+    fn bytes_counter(&self) -> Arc<AtomicU64>;
+    /// Identity of the input (sizes and modification times): a changed source
+    /// refuses a blind resume.
+    fn fingerprint(&self) -> String;
+    /// What is being read, for logs.
+    fn describe(&self) -> String;
+}
+
+/// Open the source of a mapping.
+pub fn open(mapping: &Mapping) -> Result<Box<dyn Source>, SourceError> {
+    let spec = &mapping.source;
+    match spec.kind {
+        SourceKind::Kv if spec.format == KvFormat::Dynamodb => {
+            Ok(Box::new(dynamodb::open(spec)?))
+        }
+        SourceKind::Kv | SourceKind::Json => Ok(Box::new(files::FileSource::open(spec)?)),
+        other => Err(SourceError::Unsupported(kind_name(other).to_string())),
+    }
+}

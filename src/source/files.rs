@@ -1,0 +1,526 @@
+//! File sources: `kv` dumps (JSON Lines pairs, one big object) and `json` files or
+//! path patterns (`data/users/{user_id}/activity_log.json`, `*`), plain or `.gz`.
+//! Files are read in sorted order; a top-level array is split element by element.
+
+use super::split::{Container, Splitter};
+use super::{Payload, RawRecord, Source, SourceError};
+use crate::mapping::{KvFormat, SourceKind, SourceSpec};
+use crate::record::{FileInfo, Position};
+use flate2::read::MultiGzDecoder;
+use regex::Regex;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const BUF: usize = 256 * 1024;
+
+/// How the records of one file are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One record per non-blank line.
+    Lines,
+    /// One record per member of the top-level array or object.
+    Members(Container),
+    /// The whole file is one record.
+    Document,
+}
+
+/// What each record's bytes are.
+#[derive(Debug, Clone)]
+pub enum Decoder {
+    KvLine,
+    KvMember,
+    Dynamo(Arc<Vec<String>>),
+    Doc,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub info: Arc<FileInfo>,
+    pub size: u64,
+    pub modified: i64,
+}
+
+/// Counts bytes read from the file itself (compressed bytes for `.gz`).
+struct Counting<R> {
+    inner: R,
+    counter: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+enum Reader {
+    Lines {
+        r: Box<dyn BufRead + Send>,
+        offset: u64,
+        line: u64,
+    },
+    Members(Splitter<Box<dyn BufRead + Send>>),
+    Document(Box<dyn BufRead + Send>),
+}
+
+pub struct FileSource {
+    files: Vec<SourceFile>,
+    decoder: Decoder,
+    kind: SourceKind,
+    /// Layout forced by the source (kv formats) or chosen per file (json).
+    layout: Option<Layout>,
+    current: Option<(usize, Reader)>,
+    /// Index of the next file to open.
+    next_file: usize,
+    counter: Arc<AtomicU64>,
+    describe: String,
+    /// Resume point inside the first file opened after `seek`.
+    pending_seek: Option<Position>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The literal directory prefix of a pattern (before any `{` or `*`).
+fn split_pattern(pattern: &str) -> (PathBuf, Vec<String>) {
+    let norm = pattern.replace('\\', "/");
+    let parts: Vec<&str> = norm.split('/').collect();
+    let first_pat = parts
+        .iter()
+        .position(|p| p.contains('{') || p.contains('*'))
+        .unwrap_or(parts.len());
+    let (base, rest) = if first_pat == parts.len() {
+        // A plain path: base is its folder.
+        (&parts[..parts.len().saturating_sub(1)], &parts[parts.len().saturating_sub(1)..])
+    } else {
+        (&parts[..first_pat], &parts[first_pat..])
+    };
+    let base_str = base.join("/");
+    let base = if base_str.is_empty() {
+        if norm.starts_with('/') {
+            PathBuf::from("/")
+        } else {
+            PathBuf::from(".")
+        }
+    } else {
+        PathBuf::from(base_str)
+    };
+    (base, rest.iter().map(|s| s.to_string()).collect())
+}
+
+fn segment_regex(seg: &str) -> Result<(Regex, Vec<String>), SourceError> {
+    let mut re = String::from("^");
+    let mut names = Vec::new();
+    let mut rest = seg;
+    while !rest.is_empty() {
+        if let Some(stripped) = rest.strip_prefix('{') {
+            let end = stripped.find('}').ok_or_else(|| {
+                SourceError::Other(format!("unclosed '{{' in path segment '{seg}'"))
+            })?;
+            let name = &stripped[..end];
+            re.push_str("([^/]+?)");
+            names.push(name.to_string());
+            rest = &stripped[end + 1..];
+        } else if let Some(stripped) = rest.strip_prefix('*') {
+            re.push_str("[^/]*?");
+            rest = stripped;
+        } else {
+            let ch = rest.chars().next().unwrap_or(' ');
+            re.push_str(&regex::escape(&ch.to_string()));
+            rest = &rest[ch.len_utf8()..];
+        }
+    }
+    re.push('$');
+    let r = Regex::new(&re).map_err(|e| SourceError::Other(format!("bad path pattern: {e}")))?;
+    Ok((r, names))
+}
+
+/// Expand a path pattern into the sorted list of matching files.
+pub fn expand(pattern_path: &Path, pattern_text: &str) -> Result<Vec<SourceFile>, SourceError> {
+    let full = pattern_path.to_string_lossy().replace('\\', "/");
+    let (base, segs) = split_pattern(&full);
+    // For display, paths are relative to the pattern's literal folder.
+    let mut out = Vec::new();
+    let mut frontier: Vec<(PathBuf, String, Vec<(String, String)>)> =
+        vec![(base.clone(), String::new(), Vec::new())];
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        let (re, names) = segment_regex(seg)?;
+        let mut next = Vec::new();
+        for (dir, rel, caps) in frontier {
+            let mut entries: Vec<(String, PathBuf, bool)> = Vec::new();
+            let rd = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && i > 0 => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(SourceError::NoFiles {
+                        pattern: format!("{pattern_text} (folder {} does not exist)", dir.display()),
+                    })
+                }
+                Err(e) => return Err(io_err(&dir)(e)),
+            };
+            for entry in rd {
+                let entry = entry.map_err(io_err(&dir))?;
+                let name = entry.file_name().to_string_lossy().to_string();
+                let ft = entry.file_type().map_err(io_err(&dir))?;
+                let p = entry.path();
+                let is_dir = ft.is_dir() || (ft.is_symlink() && p.is_dir());
+                entries.push((name, p, is_dir));
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            for (name, p, is_dir) in entries {
+                if last == is_dir {
+                    continue;
+                }
+                if let Some(c) = re.captures(&name) {
+                    let mut caps = caps.clone();
+                    for (k, n) in names.iter().enumerate() {
+                        if let Some(m) = c.get(k + 1) {
+                            caps.push((n.clone(), m.as_str().to_string()));
+                        }
+                    }
+                    let rel = if rel.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{rel}/{name}")
+                    };
+                    next.push((p, rel, caps));
+                }
+            }
+        }
+        frontier = next;
+    }
+    for (path, rel, captures) in frontier {
+        let meta = std::fs::metadata(&path).map_err(io_err(&path))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        out.push(SourceFile {
+            path,
+            info: Arc::new(FileInfo {
+                path: rel,
+                captures,
+            }),
+            size: meta.len(),
+            modified,
+        });
+    }
+    if out.is_empty() {
+        return Err(SourceError::NoFiles {
+            pattern: pattern_text.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Open a file for reading from `offset` (decompressed offset for `.gz`).
+fn open_at(
+    file: &SourceFile,
+    offset: u64,
+    counter: &Arc<AtomicU64>,
+) -> Result<Box<dyn BufRead + Send>, SourceError> {
+    let mut f = File::open(&file.path).map_err(io_err(&file.path))?;
+    let gz = file.path.extension().is_some_and(|e| e == "gz");
+    if !gz && offset > 0 {
+        f.seek(SeekFrom::Start(offset)).map_err(io_err(&file.path))?;
+        counter.fetch_add(offset, Ordering::Relaxed);
+    }
+    let counted = Counting {
+        inner: f,
+        counter: counter.clone(),
+    };
+    let mut r: Box<dyn BufRead + Send> = if gz {
+        Box::new(BufReader::with_capacity(
+            BUF,
+            MultiGzDecoder::new(BufReader::with_capacity(BUF, counted)),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(BUF, counted))
+    };
+    if gz && offset > 0 {
+        // A gzip stream cannot seek: decompress and discard up to the offset
+        // (no parsing happens on the skipped bytes).
+        let skipped = io::copy(&mut (&mut r).take(offset), &mut io::sink()).map_err(io_err(&file.path))?;
+        if skipped < offset {
+            return Err(SourceError::Format {
+                path: file.path.clone(),
+                message: format!("the file is shorter than the checkpoint offset {offset}"),
+            });
+        }
+    }
+    Ok(r)
+}
+
+fn layout_name(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    name.trim_end_matches(".gz").to_string()
+}
+
+impl FileSource {
+    pub fn open(spec: &SourceSpec) -> Result<FileSource, SourceError> {
+        let path = spec
+            .path
+            .as_ref()
+            .ok_or_else(|| SourceError::Other("the source has no path".into()))?;
+        let text = spec.path_text.clone().unwrap_or_default();
+        let files = expand(path, &text)?;
+        let (decoder, layout) = match (spec.kind, spec.format) {
+            (SourceKind::Kv, KvFormat::Object) => (Decoder::KvMember, Some(Layout::Members(Container::Object))),
+            (SourceKind::Kv, _) => (Decoder::KvLine, Some(Layout::Lines)),
+            _ => (Decoder::Doc, None),
+        };
+        Ok(Self::from_files(files, decoder, layout, spec.kind, text))
+    }
+
+    pub fn from_files(
+        files: Vec<SourceFile>,
+        decoder: Decoder,
+        layout: Option<Layout>,
+        kind: SourceKind,
+        describe: String,
+    ) -> FileSource {
+        FileSource {
+            files,
+            decoder,
+            kind,
+            layout,
+            current: None,
+            next_file: 0,
+            counter: Arc::new(AtomicU64::new(0)),
+            describe,
+            pending_seek: None,
+        }
+    }
+
+    fn layout_of(&self, file: &SourceFile, r: &mut Box<dyn BufRead + Send>) -> Result<Layout, SourceError> {
+        if let Some(l) = self.layout {
+            return Ok(l);
+        }
+        let name = layout_name(&file.path);
+        if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
+            return Ok(Layout::Lines);
+        }
+        // Peek the first non-blank byte: an array is split, anything else is one document.
+        loop {
+            let buf = r.fill_buf().map_err(io_err(&file.path))?;
+            if buf.is_empty() {
+                return Ok(Layout::Document);
+            }
+            match buf.iter().find(|c| !c.is_ascii_whitespace()) {
+                Some(b'[') => return Ok(Layout::Members(Container::Array)),
+                Some(_) => return Ok(Layout::Document),
+                None => {
+                    let n = buf.len();
+                    r.consume(n);
+                }
+            }
+        }
+    }
+
+    fn open_file(&mut self, idx: usize, resume: Option<&Position>) -> Result<Option<Reader>, SourceError> {
+        let file = self.files[idx].clone();
+        let offset = resume.map_or(0, |p| p.offset);
+        // Layout is decided from the start of the file.
+        let layout = {
+            let mut probe = open_at(&file, 0, &Arc::new(AtomicU64::new(0)))?;
+            self.layout_of(&file, &mut probe)?
+        };
+        let r = open_at(&file, offset, &self.counter)?;
+        Ok(Some(match (layout, resume) {
+            (Layout::Lines, _) => Reader::Lines {
+                r,
+                offset,
+                line: resume.map_or(0, |p| p.line),
+            },
+            (Layout::Members(c), Some(p)) if offset > 0 => {
+                Reader::Members(Splitter::resume(r, c, offset, p.line + 1))
+            }
+            (Layout::Members(c), _) => Reader::Members(Splitter::new(r, c)),
+            (Layout::Document, Some(_)) if offset > 0 => return Ok(None),
+            (Layout::Document, _) => Reader::Document(r),
+        }))
+    }
+
+    fn payload(&self, bytes: Vec<u8>) -> Payload {
+        match &self.decoder {
+            Decoder::KvLine => Payload::KvLine(bytes),
+            Decoder::KvMember => Payload::KvMember(bytes),
+            Decoder::Dynamo(k) => Payload::Dynamo(bytes, k.clone()),
+            Decoder::Doc => Payload::Doc(bytes),
+        }
+    }
+}
+
+impl Source for FileSource {
+    fn seek(&mut self, pos: &Position) -> Result<(), SourceError> {
+        self.current = None;
+        self.next_file = pos.file as usize;
+        self.pending_seek = Some(pos.clone());
+        // Bytes of the files before the resume point count as read for progress.
+        let before: u64 = self.files.iter().take(pos.file as usize).map(|f| f.size).sum();
+        self.counter.store(before, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn next_batch(&mut self, max: usize) -> Result<Vec<RawRecord>, SourceError> {
+        let mut out = Vec::with_capacity(max.min(65536));
+        while out.len() < max {
+            if self.current.is_none() {
+                if self.next_file >= self.files.len() {
+                    break;
+                }
+                let idx = self.next_file;
+                self.next_file += 1;
+                let resume = self.pending_seek.take().filter(|p| p.file as usize == idx);
+                match self.open_file(idx, resume.as_ref())? {
+                    Some(r) => self.current = Some((idx, r)),
+                    None => continue,
+                }
+            }
+            let Some((idx, reader)) = self.current.as_mut() else { break };
+            let idx = *idx;
+            let file = &self.files[idx];
+            let fidx = idx as u32;
+            let mut finished = false;
+            let mut produced: Vec<(Position, Position, String, Vec<u8>)> = Vec::new();
+            match reader {
+                Reader::Lines { r, offset, line } => {
+                    while out.len() + produced.len() < max {
+                        let mut buf = Vec::new();
+                        let n = r.read_until(b'\n', &mut buf).map_err(io_err(&file.path))?;
+                        if n == 0 {
+                            finished = true;
+                            break;
+                        }
+                        let start = *offset;
+                        *offset += n as u64;
+                        *line += 1;
+                        if buf.iter().all(|c| c.is_ascii_whitespace()) {
+                            continue;
+                        }
+                        if buf.last() == Some(&b'\n') {
+                            buf.pop();
+                            if buf.last() == Some(&b'\r') {
+                                buf.pop();
+                            }
+                        }
+                        produced.push((
+                            Position { file: fidx, offset: start, line: *line, key: None },
+                            Position { file: fidx, offset: *offset, line: *line, key: None },
+                            format!("{}:line {}", file.info.path, line),
+                            buf,
+                        ));
+                    }
+                }
+                Reader::Members(s) => {
+                    while out.len() + produced.len() < max {
+                        match s.next_member() {
+                            Ok(Some(m)) => produced.push((
+                                Position { file: fidx, offset: m.start, line: m.index, key: None },
+                                Position { file: fidx, offset: m.end, line: m.index, key: None },
+                                format!("{}[{}]", file.info.path, m.index),
+                                m.bytes,
+                            )),
+                            Ok(None) => {
+                                finished = true;
+                                break;
+                            }
+                            Err(e) => {
+                                return Err(SourceError::Format {
+                                    path: file.path.clone(),
+                                    message: e.to_string(),
+                                })
+                            }
+                        }
+                    }
+                }
+                Reader::Document(r) => {
+                    let mut buf = Vec::new();
+                    r.read_to_end(&mut buf).map_err(io_err(&file.path))?;
+                    let len = buf.len() as u64;
+                    produced.push((
+                        Position { file: fidx, offset: 0, line: 0, key: None },
+                        Position { file: fidx, offset: len.max(1), line: 0, key: None },
+                        file.info.path.clone(),
+                        buf,
+                    ));
+                    finished = true;
+                }
+            }
+            let info = file.info.clone();
+            let next_file_pos = Position { file: fidx + 1, offset: 0, line: 0, key: None };
+            let n = produced.len();
+            for (i, (position, mut next, label, bytes)) in produced.into_iter().enumerate() {
+                // The last record of a finished file resumes at the next file.
+                if finished && i + 1 == n {
+                    next = next_file_pos.clone();
+                }
+                let payload = self.payload(bytes);
+                out.push(RawRecord { position, next, file: info.clone(), label, payload });
+            }
+            if finished {
+                self.current = None;
+            }
+        }
+        Ok(out)
+    }
+
+    fn total_bytes(&self) -> Option<u64> {
+        Some(self.files.iter().map(|f| f.size).sum())
+    }
+
+    fn bytes_counter(&self) -> Arc<AtomicU64> {
+        self.counter.clone()
+    }
+
+    fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for f in &self.files {
+            h.update(f.info.path.as_bytes());
+            h.update(f.size.to_le_bytes());
+            h.update(f.modified.to_le_bytes());
+        }
+        format!("{} files, sha256:{}", self.files.len(), hex::encode(h.finalize()))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} {} ({} file{})",
+            crate::mapping::kind_name(self.kind),
+            self.describe,
+            self.files.len(),
+            if self.files.len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_split_into_base_and_segments() {
+        let (b, s) = split_pattern("fixtures/data/users/{user_id}/activity_log.json");
+        assert_eq!(b, PathBuf::from("fixtures/data/users"));
+        assert_eq!(s, vec!["{user_id}", "activity_log.json"]);
+        let (b, s) = split_pattern("dump.jsonl");
+        assert_eq!(b, PathBuf::from("."));
+        assert_eq!(s, vec!["dump.jsonl"]);
+        let (r, names) = segment_regex("x-{id}.json").unwrap();
+        assert_eq!(names, vec!["id"]);
+        assert_eq!(&r.captures("x-42.json").unwrap()[1], "42");
+        assert!(r.captures("y-42.json").is_none());
+    }
+}
