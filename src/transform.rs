@@ -1,1 +1,482 @@
+//! The compiled mapping applied to a batch of records: rows per table, or one
+//! error for the record. Runs on rayon; never panics on bad data.
 
+use crate::mapping::functions::{follow, truthy, Lookup, Scope};
+use crate::mapping::{Mapping, TableSpec};
+use crate::record::{FileInfo, Position, Record};
+use crate::source::RawRecord;
+use crate::value::{cast, ColumnType, SqlValue};
+use rayon::prelude::*;
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+
+/// Where in the flow a record failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Read,
+    Transform,
+    Load,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Read => "read",
+            Stage::Transform => "transform",
+            Stage::Load => "load",
+        })
+    }
+}
+
+/// One per-record error, as stored in `cutover_errors`.
+#[derive(Debug, Clone)]
+pub struct ErrorRow {
+    pub record_key: String,
+    pub position: Position,
+    pub stage: Stage,
+    /// `table.column` the error is about, when it is about one.
+    pub column: Option<String>,
+    pub message: String,
+    /// The record as JSON (redacted).
+    pub record: Value,
+}
+
+/// A table of the mapping with its target column types resolved.
+#[derive(Debug, Clone)]
+pub struct BoundTable {
+    pub spec: TableSpec,
+    pub types: Vec<ColumnType>,
+    /// Indexes of the key columns in `spec.columns`.
+    pub key_idx: Vec<usize>,
+}
+
+impl BoundTable {
+    pub fn name(&self) -> &str {
+        &self.spec.table
+    }
+
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.spec.columns.iter().map(|c| c.name.as_str())
+    }
+}
+
+/// What became of a record.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Rows to write: (table index, values in column order). May be empty.
+    Rows {
+        rows: Vec<(usize, Vec<SqlValue>)>,
+        /// The record (redacted), kept for load errors.
+        record: Arc<Value>,
+        /// (legacy key, new key) for the key map.
+        keymap: Option<(String, String)>,
+    },
+    /// A declared `filter` excluded it from every table.
+    Filtered,
+    Failed(ErrorRow),
+}
+
+#[derive(Debug, Clone)]
+pub struct Transformed {
+    pub key: String,
+    pub position: Position,
+    pub next: Position,
+    pub outcome: Outcome,
+}
+
+/// The compiled, bound mapping.
+pub struct Transformer {
+    pub tables: Vec<BoundTable>,
+    mapping: Arc<Mapping>,
+}
+
+/// Replace the redacted fields (paths under `value`) with "***".
+pub fn redact(mut v: Value, paths: &[Vec<String>]) -> Value {
+    for p in paths {
+        let mut cur = &mut v;
+        for (i, seg) in p.iter().enumerate() {
+            let Value::Object(m) = cur else { break };
+            if i + 1 == p.len() {
+                if let Some(x) = m.get_mut(seg) {
+                    *x = Value::String("***".into());
+                }
+                break;
+            }
+            match m.get_mut(seg) {
+                Some(next) => cur = next,
+                None => break,
+            }
+        }
+    }
+    v
+}
+
+impl Transformer {
+    pub fn new(mapping: Arc<Mapping>, tables: Vec<BoundTable>) -> Self {
+        Transformer { tables, mapping }
+    }
+
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// Decode and transform a batch in parallel, keeping the order.
+    pub fn run_batch(&self, raw: Vec<RawRecord>, lookup: Option<&dyn Lookup>) -> Vec<Transformed> {
+        raw.into_par_iter()
+            .map(|r| match r.decode() {
+                Ok(rec) => self.record(rec, lookup),
+                Err(e) => Transformed {
+                    key: e.key.clone(),
+                    position: e.position.clone(),
+                    next: Position::default(),
+                    outcome: Outcome::Failed(ErrorRow {
+                        record_key: e.key,
+                        position: e.position,
+                        stage: Stage::Read,
+                        column: None,
+                        message: e.message,
+                        record: e.record,
+                    }),
+                },
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Transform one record.
+    pub fn record(&self, rec: Record, lookup: Option<&dyn Lookup>) -> Transformed {
+        let outcome = match self.rows_of(&rec, lookup) {
+            Ok(o) => o,
+            Err((column, message)) => Outcome::Failed(ErrorRow {
+                record_key: rec.key.clone(),
+                position: rec.position.clone(),
+                stage: Stage::Transform,
+                column,
+                message,
+                record: redact(rec.value.clone(), &self.mapping.redact),
+            }),
+        };
+        let outcome = match outcome {
+            Outcome::Rows { rows, keymap, .. } => Outcome::Rows {
+                rows,
+                keymap,
+                record: Arc::new(redact(rec.value, &self.mapping.redact)),
+            },
+            other => other,
+        };
+        Transformed {
+            key: rec.key,
+            position: rec.position,
+            next: rec.next,
+            outcome,
+        }
+    }
+
+    fn rows_of(
+        &self,
+        rec: &Record,
+        lookup: Option<&dyn Lookup>,
+    ) -> Result<Outcome, (Option<String>, String)> {
+        let file: &FileInfo = &rec.file;
+        let base = Scope {
+            key: &rec.key_value,
+            value: &rec.value,
+            item: None,
+            index: None,
+            file,
+            lookup,
+        };
+        let mut rows = Vec::new();
+        let mut filtered_any = false;
+        for (ti, t) in self.tables.iter().enumerate() {
+            let spec = &t.spec;
+            let elements: Vec<Option<(&Value, usize)>> = match &spec.for_each {
+                None => vec![None],
+                Some(fe) => {
+                    let v = fe.eval(&base).map_err(|m| {
+                        (Some(format!("{}.for_each", spec.table)), m)
+                    })?;
+                    match &*v {
+                        Value::Null => Vec::new(),
+                        Value::Array(_) => {
+                            // Re-borrow from the record so elements live long enough.
+                            let arr = match fe_path_value(fe, &base) {
+                                Some(Value::Array(a)) => a,
+                                _ => {
+                                    // A computed array (e.g. split()) is evaluated per element below.
+                                    return self.rows_computed(ti, t, rec, &v, &base, lookup, rows, filtered_any);
+                                }
+                            };
+                            arr.iter().enumerate().map(|(i, e)| Some((e, i))).collect()
+                        }
+                        other => {
+                            return Err((
+                                Some(format!("{}.for_each", spec.table)),
+                                format!(
+                                    "for_each expects an array, found {}",
+                                    crate::mapping::functions::show(other)
+                                ),
+                            ))
+                        }
+                    }
+                }
+            };
+            for el in elements {
+                let scope = Scope {
+                    item: el.map(|(e, _)| e),
+                    index: el.map(|(_, i)| i),
+                    ..base_clone(&base)
+                };
+                match self.row(t, &scope)? {
+                    Some(r) => rows.push((ti, r)),
+                    None => filtered_any = true,
+                }
+            }
+        }
+        self.finish(rec, &base, rows, filtered_any)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rows_computed(
+        &self,
+        from: usize,
+        _t: &BoundTable,
+        rec: &Record,
+        arr: &Value,
+        base: &Scope<'_>,
+        lookup: Option<&dyn Lookup>,
+        mut rows: Vec<(usize, Vec<SqlValue>)>,
+        mut filtered_any: bool,
+    ) -> Result<Outcome, (Option<String>, String)> {
+        // Slow path for computed arrays: own the array, then continue with the
+        // remaining tables as rows_of does.
+        let owned = arr.clone();
+        for (ti, t) in self.tables.iter().enumerate().skip(from) {
+            let elements: Vec<(Value, usize)> = if ti == from {
+                owned.as_array().cloned().unwrap_or_default().into_iter().enumerate().map(|(i, e)| (e, i)).collect()
+            } else if let Some(fe) = &t.spec.for_each {
+                match fe.eval(base).map_err(|m| (Some(format!("{}.for_each", t.spec.table)), m))?.into_owned() {
+                    Value::Null => Vec::new(),
+                    Value::Array(a) => a.into_iter().enumerate().map(|(i, e)| (e, i)).collect(),
+                    other => {
+                        return Err((
+                            Some(format!("{}.for_each", t.spec.table)),
+                            format!("for_each expects an array, found {}", crate::mapping::functions::show(&other)),
+                        ))
+                    }
+                }
+            } else {
+                match self.row(t, &base_clone(base))? {
+                    Some(r) => rows.push((ti, r)),
+                    None => filtered_any = true,
+                }
+                continue;
+            };
+            for (e, i) in &elements {
+                let scope = Scope {
+                    item: Some(e),
+                    index: Some(*i),
+                    ..base_clone(base)
+                };
+                match self.row(t, &scope)? {
+                    Some(r) => rows.push((ti, r)),
+                    None => filtered_any = true,
+                }
+            }
+        }
+        let _ = lookup;
+        self.finish(rec, base, rows, filtered_any)
+    }
+
+    fn finish(
+        &self,
+        rec: &Record,
+        base: &Scope<'_>,
+        rows: Vec<(usize, Vec<SqlValue>)>,
+        filtered_any: bool,
+    ) -> Result<Outcome, (Option<String>, String)> {
+        if rows.is_empty() && filtered_any {
+            return Ok(Outcome::Filtered);
+        }
+        let keymap = match &self.mapping.keymap {
+            None => None,
+            Some(k) => {
+                let legacy = k.legacy.eval(base).map_err(|m| (Some("keymap.legacy".into()), m))?;
+                let new = k.new.eval(base).map_err(|m| (Some("keymap.new".into()), m))?;
+                if legacy.is_null() || new.is_null() {
+                    return Err((
+                        Some("keymap".into()),
+                        format!("the key map needs a legacy and a new key (record {})", rec.key),
+                    ));
+                }
+                Some((
+                    crate::source::key_text(&legacy),
+                    crate::source::key_text(&new),
+                ))
+            }
+        };
+        Ok(Outcome::Rows {
+            rows,
+            record: Arc::new(Value::Null),
+            keymap,
+        })
+    }
+
+    /// One row of a table in a scope; `None` when the filter excludes it.
+    fn row(
+        &self,
+        t: &BoundTable,
+        scope: &Scope<'_>,
+    ) -> Result<Option<Vec<SqlValue>>, (Option<String>, String)> {
+        let spec = &t.spec;
+        if let Some(f) = &spec.filter {
+            let v = f
+                .eval(scope)
+                .map_err(|m| (Some(format!("{}.filter", spec.table)), m))?;
+            if !truthy(&v) {
+                return Ok(None);
+            }
+        }
+        let mut out = Vec::with_capacity(spec.columns.len());
+        for (c, ty) in spec.columns.iter().zip(&t.types) {
+            let col = || Some(format!("{}.{}", spec.table, c.name));
+            let v = c.expr.eval(scope).map_err(|m| (col(), m))?;
+            let sv = cast(&v, ty).map_err(|m| (col(), m))?;
+            if sv.is_null() && t.key_idx.iter().any(|&k| spec.columns[k].name == c.name) {
+                return Err((
+                    col(),
+                    format!("key column {} is null", c.name),
+                ));
+            }
+            out.push(sv);
+        }
+        Ok(Some(out))
+    }
+}
+
+fn base_clone<'a>(s: &Scope<'a>) -> Scope<'a> {
+    Scope {
+        key: s.key,
+        value: s.value,
+        item: s.item,
+        index: s.index,
+        file: s.file,
+        lookup: s.lookup,
+    }
+}
+
+/// When `for_each` is a plain path, the array borrowed from the record.
+fn fe_path_value<'a>(fe: &crate::mapping::Expr, s: &Scope<'a>) -> Option<&'a Value> {
+    use crate::mapping::functions::{Expr, Root};
+    match fe {
+        Expr::Path { root: Root::Value, segs } => Some(follow(s.value, segs)),
+        Expr::Path { root: Root::Key, segs } => Some(follow(s.key, segs)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mapping;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn transformer(text: &str, types: Vec<Vec<ColumnType>>) -> Transformer {
+        let m = Arc::new(Mapping::from_str(Path::new("t.toml"), text).unwrap());
+        let tables = m
+            .tables
+            .iter()
+            .zip(types)
+            .map(|(t, ty)| BoundTable { key_idx: t.key_indexes(), spec: t.clone(), types: ty })
+            .collect();
+        Transformer::new(m, tables)
+    }
+
+    fn rec(key: &str, value: Value) -> Record {
+        Record {
+            key: key.into(),
+            key_value: json!(key),
+            value,
+            position: Position::default(),
+            next: Position::default(),
+            file: Arc::new(FileInfo::default()),
+        }
+    }
+
+    const M: &str = r#"
+name = "t"
+redact = ["secret"]
+[source]
+kind = "kv"
+path = "x.jsonl"
+[[tables]]
+table = "contract"
+key = ["hash"]
+filter = "value.deleted | not"
+columns.hash = "value.hash | required"
+columns.page = "value.page"
+[[tables]]
+table = "signature"
+for_each = "value.sigs"
+key = ["hash", "account"]
+columns.hash = "value.hash"
+columns.account = "item.a | required"
+columns.n = "index"
+"#;
+
+    fn tr() -> Transformer {
+        let int = ColumnType::Integer { bits: 64 };
+        let text = ColumnType::Text { max_len: None };
+        transformer(M, vec![vec![text.clone(), int.clone()], vec![text.clone(), text, int]])
+    }
+
+    #[test]
+    fn rows_per_table_and_for_each() {
+        let t = tr().record(rec("k1", json!({"hash": "h", "page": "7", "sigs": [{"a": "x"}, {"a": "y"}]})), None);
+        match t.outcome {
+            Outcome::Rows { rows, .. } => {
+                assert_eq!(rows.len(), 3);
+                assert_eq!(rows[0], (0, vec![SqlValue::Text("h".into()), SqlValue::Int(7)]));
+                assert_eq!(rows[2].1[1], SqlValue::Text("y".into()));
+                assert_eq!(rows[2].1[2], SqlValue::Int(1));
+            }
+            other => panic!("{other:?}"),
+        }
+        // for_each over null: no rows, no error.
+        let t = tr().record(rec("k2", json!({"hash": "h", "sigs": null})), None);
+        assert!(matches!(t.outcome, Outcome::Rows { ref rows, .. } if rows.len() == 1));
+    }
+
+    #[test]
+    fn bad_records_fail_whole_naming_column() {
+        let t = tr().record(rec("k3", json!({"hash": "h", "page": "7x", "secret": "pw"})), None);
+        match t.outcome {
+            Outcome::Failed(e) => {
+                assert_eq!(e.column.as_deref(), Some("contract.page"));
+                assert_eq!(e.message, "'7x' is not an integer");
+                assert_eq!(e.stage, Stage::Transform);
+                assert_eq!(e.record["secret"], json!("***"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let t = tr().record(rec("k4", json!({"hash": "h", "sigs": {"a": 1}})), None);
+        match t.outcome {
+            Outcome::Failed(e) => {
+                assert_eq!(e.column.as_deref(), Some("signature.for_each"));
+                assert!(e.message.starts_with("for_each expects an array"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        let t = tr().record(rec("k5", json!({"hash": "h", "sigs": [{"b": 1}]})), None);
+        assert!(matches!(t.outcome, Outcome::Failed(ref e) if e.message == "required value item.a is missing or null"));
+    }
+
+    #[test]
+    fn filter_excludes() {
+        let t = tr().record(rec("k6", json!({"hash": "h", "deleted": true})), None);
+        assert!(matches!(t.outcome, Outcome::Filtered), "{:?}", t.outcome);
+    }
+}

@@ -109,6 +109,11 @@ pub enum Func {
     },
     Object(Vec<String>),
     Len,
+    Not,
+    Eq,
+    Ne,
+    Gt,
+    Lt,
     /// `lookup('mapping')`: the new key recorded by an earlier mapping.
     Lookup(String),
 }
@@ -143,6 +148,11 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "map",
     "object",
     "len",
+    "not",
+    "eq",
+    "ne",
+    "gt",
+    "lt",
     "lookup",
 ];
 
@@ -556,6 +566,19 @@ fn compile_call(
             arity(1, 1)?;
             Func::Len
         }
+        "not" => {
+            arity(1, 1)?;
+            Func::Not
+        }
+        "eq" | "ne" | "gt" | "lt" => {
+            arity(2, 2)?;
+            match name {
+                "eq" => Func::Eq,
+                "ne" => Func::Ne,
+                "gt" => Func::Gt,
+                _ => Func::Lt,
+            }
+        }
         "lookup" => {
             arity(2, 2)?;
             Func::Lookup(const_text(&list[1], at, "the mapping name of lookup()")?)
@@ -651,6 +674,7 @@ impl Expr {
             Expr::Path { .. } => Kind::Any,
             Expr::Call(c) => match &c.func {
                 Func::Int | Func::Len => Kind::Int,
+                Func::Not | Func::Eq | Func::Ne | Func::Gt | Func::Lt => Kind::Bool,
                 Func::Float => Kind::Float,
                 Func::Decimal => Kind::Decimal,
                 Func::Bool => Kind::Bool,
@@ -954,6 +978,18 @@ pub fn parse_date(v: &Value, fmt: &TimeFormat) -> Result<NaiveDate, String> {
         .map_err(|e| e.replace("is not a timestamp", "is not a date"))
 }
 
+/// Truthiness for `filter` and `not`: null, false, 0, '' and [] are false.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(_) => parse_decimal(v).map_or(true, |d| d != BigDecimal::from(0)),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(_) => true,
+    }
+}
+
 fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (parse_decimal(a), parse_decimal(b)) {
@@ -1021,6 +1057,16 @@ impl Call {
                     m.insert(n.clone(), a.eval(s)?.into_owned());
                 }
                 return owned(Value::Object(m));
+            }
+            Func::Not => {
+                let v = self.args[0].eval(s)?;
+                return owned(Value::Bool(!truthy(&v)));
+            }
+            Func::Eq | Func::Ne => {
+                let a = self.args[0].eval(s)?;
+                let b = self.args[1].eval(s)?;
+                let eq = loose_eq(&a, &b);
+                return owned(Value::Bool(if matches!(self.func, Func::Eq) { eq } else { !eq }));
             }
             Func::Concat | Func::Format(_) => {
                 let vals: Vec<Cow<'a, Value>> =
@@ -1150,6 +1196,22 @@ impl Call {
                 Value::Object(m) => owned(Value::from(m.len() as u64)),
                 other => Err(format!("len() of {} (not an array or text)", show(other))),
             },
+            Func::Gt | Func::Lt => {
+                let other = arg(1)?;
+                if other.is_null() {
+                    return owned(Value::Null);
+                }
+                let ord = match (parse_decimal(&v), parse_decimal(&other)) {
+                    (Ok(a), Ok(b)) => a.cmp(&b),
+                    _ => as_text(&v).cmp(&as_text(&other)),
+                };
+                let want = if matches!(self.func, Func::Gt) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Less
+                };
+                owned(Value::Bool(ord == want))
+            }
             Func::Lookup(mapping) => {
                 let legacy = as_text(&v);
                 match s.lookup.and_then(|l| l.lookup(mapping, &legacy)) {
@@ -1160,7 +1222,10 @@ impl Call {
                     )),
                 }
             }
-            Func::Required
+            Func::Not
+            | Func::Eq
+            | Func::Ne
+            | Func::Required
             | Func::Default
             | Func::Coalesce
             | Func::Object(_)
@@ -1284,6 +1349,12 @@ mod tests {
         assert_eq!(ev("value.n | concat('!')"), json!("42!"));
         assert_eq!(ev("value.n | format('n={} of {}', 'y')"), json!("n=42 of y"));
         assert_eq!(ev("value.a.b | len"), json!(2));
+        assert_eq!(ev("value.z | not"), json!(true));
+        assert_eq!(ev("value.n | eq(42)"), json!(false));
+        assert_eq!(ev("value.n | int | eq(42)"), json!(true));
+        assert_eq!(ev("value.n | gt(9)"), json!(true));
+        assert_eq!(ev("value.n | lt(9)"), json!(false));
+        assert_eq!(ev("value.s | ne('x')"), json!(true));
         assert_eq!(ev("'abc' | sha256"), json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     }
 
