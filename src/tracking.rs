@@ -1,1 +1,234 @@
+//! The tracking tables on the target (`cutover_runs`, `cutover_checkpoints`,
+//! `cutover_errors`, `cutover_keymap`, plus `cutover_run_tables` and
+//! `cutover_locks`): their row types and the rules around them (who holds a
+//! run lock, when a run may resume). Each target dialect stores them.
 
+use crate::record::Position;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> RunStatus {
+        match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "interrupted" => RunStatus::Interrupted,
+            _ => RunStatus::Failed,
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run about to start.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub mapping: String,
+    pub checksum: String,
+    pub dry_run: bool,
+    pub host: String,
+    pub pid: u32,
+    /// Options used (batch size, restart, resumed position...) as JSON text.
+    pub options: String,
+}
+
+/// A row of `cutover_runs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub mapping: String,
+    pub mapping_checksum: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub heartbeat_at: Option<String>,
+    pub records_read: i64,
+    pub records_written: i64,
+    pub records_filtered: i64,
+    pub records_failed: i64,
+    pub rows_written: i64,
+    pub rows_unchanged: i64,
+    pub dry_run: bool,
+    pub host: String,
+    pub pid: i64,
+    pub options: String,
+    pub message: Option<String>,
+}
+
+/// A row of `cutover_checkpoints`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointRow {
+    pub mapping: String,
+    pub shard: i64,
+    pub run_id: i64,
+    pub position: Option<String>,
+    pub records_committed: i64,
+    pub mapping_checksum: String,
+    pub source_fingerprint: String,
+    pub updated_at: String,
+}
+
+impl CheckpointRow {
+    pub fn position(&self) -> Option<Position> {
+        self.position.as_deref().and_then(Position::from_json)
+    }
+}
+
+/// A row of `cutover_errors`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorRecord {
+    pub id: i64,
+    pub run_id: i64,
+    pub mapping: String,
+    pub record_key: String,
+    pub position: Option<String>,
+    pub stage: String,
+    pub column_name: Option<String>,
+    pub message: String,
+    pub record: Option<String>,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+}
+
+/// A row of `cutover_run_tables`: rows per table of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableCount {
+    pub run_id: i64,
+    pub table_name: String,
+    pub rows_written: i64,
+    pub rows_unchanged: i64,
+}
+
+/// Filters of `cutover errors`.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorFilter {
+    pub mapping: Option<String>,
+    pub run_id: Option<i64>,
+    pub unresolved_only: bool,
+    pub limit: Option<i64>,
+}
+
+/// What one committed batch adds, saved in the batch's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub run_id: i64,
+    pub mapping: String,
+    pub read: i64,
+    pub written: i64,
+    pub filtered: i64,
+    pub failed: i64,
+    /// (table, rows written, rows unchanged).
+    pub tables: Vec<(String, i64, i64)>,
+    /// The new checkpoint (resume after this) and the records of the pass so far.
+    pub position: Option<Position>,
+    pub records_committed: i64,
+    pub mapping_checksum: String,
+    pub source_fingerprint: String,
+}
+
+/// Who holds (or wants) a mapping's run lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: i64,
+    pub run_id: Option<i64>,
+    pub acquired_at: String,
+    pub heartbeat_at: String,
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "process {} on host {}", self.pid, self.host)?;
+        if let Some(r) = self.run_id {
+            write!(f, " (run {r})")?;
+        }
+        write!(f, ", started {}", self.acquired_at)
+    }
+}
+
+/// Seconds without a heartbeat after which a holder on another host is stale.
+pub const STALE_AFTER_SECS: i64 = 120;
+
+pub fn this_host() -> String {
+    gethostname::gethostname().to_string_lossy().to_string()
+}
+
+pub fn now_text() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Whether a process is alive on this host.
+pub fn pid_alive(pid: i64) -> bool {
+    if pid <= 0 || pid > i64::from(i32::MAX) {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+impl Holder {
+    pub fn me(run_id: Option<i64>) -> Holder {
+        let now = now_text();
+        Holder {
+            host: this_host(),
+            pid: i64::from(std::process::id()),
+            run_id,
+            acquired_at: now.clone(),
+            heartbeat_at: now,
+        }
+    }
+
+    /// A holder is alive when its process exists (same host) or its heartbeat is
+    /// recent (another host).
+    pub fn is_alive(&self) -> bool {
+        if self.host == this_host() {
+            return pid_alive(self.pid);
+        }
+        match chrono::DateTime::parse_from_rfc3339(&self.heartbeat_at) {
+            Ok(t) => (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds() < STALE_AFTER_SECS,
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness() {
+        let me = Holder::me(None);
+        assert!(me.is_alive());
+        let gone = Holder { pid: 999_999_999, ..me.clone() };
+        assert!(!gone.is_alive());
+        let remote_stale = Holder { host: "elsewhere".into(), heartbeat_at: "2020-01-01T00:00:00Z".into(), ..me.clone() };
+        assert!(!remote_stale.is_alive());
+        let remote_fresh = Holder { host: "elsewhere".into(), heartbeat_at: now_text(), ..me };
+        assert!(remote_fresh.is_alive());
+    }
+}

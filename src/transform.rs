@@ -124,12 +124,14 @@ impl Transformer {
     /// Decode and transform a batch in parallel, keeping the order.
     pub fn run_batch(&self, raw: Vec<RawRecord>, lookup: Option<&dyn Lookup>) -> Vec<Transformed> {
         raw.into_par_iter()
-            .map(|r| match r.decode() {
+            .map(|r| {
+                let next = r.next.clone();
+                match r.decode() {
                 Ok(rec) => self.record(rec, lookup),
                 Err(e) => Transformed {
                     key: e.key.clone(),
                     position: e.position.clone(),
-                    next: Position::default(),
+                    next,
                     outcome: Outcome::Failed(ErrorRow {
                         record_key: e.key,
                         position: e.position,
@@ -139,6 +141,7 @@ impl Transformer {
                         record: e.record,
                     }),
                 },
+            }
             })
             .collect::<Vec<_>>()
             .into_iter()

@@ -1,1 +1,374 @@
+//! SQL targets. Each dialect introspects tables into typed columns, builds the
+//! idempotent upsert, stores the tracking tables, and opens [`BatchTx`]s;
+//! [`write_batch`] is the one algorithm that commits a batch (rows of every
+//! table + error rows + checkpoint in one transaction), isolating bad records by
+//! splitting the batch under savepoints.
 
+pub mod sqlite;
+
+use crate::mapping::OnConflict;
+use crate::tracking::{
+    CheckpointRow, ErrorFilter, ErrorRecord, Holder, NewRun, Progress, RunRow, RunStatus,
+    TableCount,
+};
+use crate::transform::{BoundTable, ErrorRow, Outcome, Stage, Transformed};
+use crate::value::{ColumnType, SqlValue};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("unsupported target URL '{0}': use sqlite://FILE, postgres://... or mysql://...")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("{context}: {message}")]
+    Db { context: String, message: String, retryable: bool },
+    #[error("migrations in {dir}: {message}")]
+    Migrate { dir: String, message: String },
+}
+
+impl TargetError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TargetError::Db { retryable: true, .. })
+    }
+}
+
+/// Why a statement failed: bad data (split the batch) or the connection (retry).
+#[derive(Debug, Clone)]
+pub struct DbFailure {
+    pub data: bool,
+    pub message: String,
+}
+
+impl DbFailure {
+    pub fn into_target(self, context: &str) -> TargetError {
+        TargetError::Db {
+            context: context.to_string(),
+            message: self.message,
+            retryable: !self.data,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub declared: String,
+    pub ty: ColumnType,
+    pub nullable: bool,
+    pub has_default: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub name: String,
+    pub columns: Vec<ColumnInfo>,
+    /// Primary key and unique constraints, each as its column list.
+    pub unique_keys: Vec<Vec<String>>,
+}
+
+impl TableInfo {
+    pub fn column(&self, name: &str) -> Option<&ColumnInfo> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Whether `key` (in any order) is exactly a unique constraint.
+    pub fn is_unique_key(&self, key: &[String]) -> bool {
+        self.unique_keys.iter().any(|u| {
+            u.len() == key.len() && key.iter().all(|k| u.contains(k))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// Result of taking a mapping's run lock.
+#[derive(Debug)]
+pub enum LockOutcome {
+    Acquired {
+        /// A previous holder that was found dead and replaced.
+        replaced: Option<Holder>,
+    },
+    Held(Holder),
+}
+
+/// A report of applied migrations.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateReport {
+    pub applied: Vec<(i64, String)>,
+}
+
+/// One batch transaction.
+#[async_trait]
+pub trait BatchTx: Send {
+    async fn savepoint(&mut self) -> Result<(), DbFailure>;
+    async fn rollback_savepoint(&mut self) -> Result<(), DbFailure>;
+    async fn release_savepoint(&mut self) -> Result<(), DbFailure>;
+    /// Upsert rows (values in the table's column order); returns rows changed.
+    async fn upsert(&mut self, table: &BoundTable, rows: &[&[SqlValue]]) -> Result<u64, DbFailure>;
+    async fn insert_errors(&mut self, run_id: i64, mapping: &str, errors: &[&ErrorRow]) -> Result<(), DbFailure>;
+    /// Set `resolved_at` on the unresolved errors of these record keys.
+    async fn resolve_errors(&mut self, mapping: &str, keys: &[&str]) -> Result<(), DbFailure>;
+    async fn save_keymap(&mut self, mapping: &str, pairs: &[(&str, &str)]) -> Result<(), DbFailure>;
+    /// Add the batch's counts to the run and move the checkpoint.
+    async fn save_progress(&mut self, p: &Progress) -> Result<(), DbFailure>;
+    async fn commit(self: Box<Self>) -> Result<(), DbFailure>;
+}
+
+#[async_trait]
+pub trait Target: Send + Sync {
+    fn dialect(&self) -> Dialect;
+    /// The URL with its password redacted.
+    fn display_url(&self) -> String;
+    async fn ensure_tracking(&self) -> Result<(), TargetError>;
+    async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, TargetError>;
+    /// The upsert statement for `rows` rows (for `plan` and for the writers).
+    fn upsert_sql(&self, table: &BoundTable, rows: usize) -> String;
+    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError>;
+
+    async fn try_lock(&self, mapping: &str, me: &Holder) -> Result<LockOutcome, TargetError>;
+    async fn heartbeat(&self, mapping: &str, run_id: i64) -> Result<(), TargetError>;
+    async fn unlock(&self, mapping: &str) -> Result<(), TargetError>;
+
+    async fn start_run(&self, run: &NewRun) -> Result<i64, TargetError>;
+    async fn finish_run(&self, run_id: i64, status: RunStatus, message: Option<&str>) -> Result<(), TargetError>;
+    /// Mark `running` runs of a mapping whose process is gone as interrupted.
+    async fn mark_abandoned(&self, mapping: &str, message: &str) -> Result<u64, TargetError>;
+    async fn last_run(&self, mapping: &str) -> Result<Option<RunRow>, TargetError>;
+    async fn checkpoint(&self, mapping: &str) -> Result<Option<CheckpointRow>, TargetError>;
+    async fn unresolved_errors(&self, mapping: &str) -> Result<i64, TargetError>;
+    async fn runs(&self, mapping: Option<&str>) -> Result<Vec<RunRow>, TargetError>;
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, TargetError>;
+    async fn table_counts(&self, run_id: i64) -> Result<Vec<TableCount>, TargetError>;
+    async fn errors(&self, filter: &ErrorFilter) -> Result<Vec<ErrorRecord>, TargetError>;
+    async fn begin(&self) -> Result<Box<dyn BatchTx>, TargetError>;
+    async fn close(&self);
+}
+
+/// Connect to the target named by a URL.
+pub async fn connect(url: &str) -> Result<Box<dyn Target>, TargetError> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("sqlite:") {
+        return Ok(Box::new(sqlite::SqliteTarget::connect(url).await?));
+    }
+    Err(TargetError::UnsupportedUrl(crate::redact_url(url)))
+}
+
+/// Quote an identifier for a dialect (`"x"` or `` `x` ``), doubling the quote.
+pub fn quote_ident(d: Dialect, name: &str) -> String {
+    let q = if d == Dialect::Mysql { '`' } else { '"' };
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push(q);
+    for c in name.chars() {
+        if c == q {
+            out.push(q);
+        }
+        out.push(c);
+    }
+    out.push(q);
+    out
+}
+
+/// Quote a possibly schema-qualified table name (`schema.table`).
+pub fn quote_table(d: Dialect, name: &str) -> String {
+    name.split('.')
+        .map(|p| quote_ident(d, p))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// What a committed batch did.
+#[derive(Debug, Clone, Default)]
+pub struct BatchResult {
+    pub written: i64,
+    pub filtered: i64,
+    pub failed: i64,
+    /// Per table: rows changed, rows sent but unchanged.
+    pub tables: Vec<(i64, i64)>,
+    /// The error rows this batch recorded (read, transform and load).
+    pub errors: Vec<ErrorRow>,
+}
+
+/// Fold rows with the same key (last wins), keeping first-seen order.
+fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]> {
+    if table.spec.on_conflict == OnConflict::Fail || rows.len() < 2 {
+        return rows;
+    }
+    let mut seen: HashMap<Vec<String>, usize> = HashMap::with_capacity(rows.len());
+    let mut out: Vec<&[SqlValue]> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let k: Vec<String> = table.key_idx.iter().map(|&i| r[i].key_text()).collect();
+        match seen.get(&k) {
+            Some(&i) => out[i] = r,
+            None => {
+                seen.insert(k, out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Write the rows of a set of records; `Err` is the failure of some statement.
+async fn write_set(
+    tx: &mut dyn BatchTx,
+    tables: &[BoundTable],
+    recs: &[&Transformed],
+    counts: &mut [(i64, i64)],
+) -> Result<(), DbFailure> {
+    let mut local = vec![(0i64, 0i64); tables.len()];
+    for (ti, t) in tables.iter().enumerate() {
+        let mut rows: Vec<&[SqlValue]> = Vec::new();
+        for r in recs {
+            if let Outcome::Rows { rows: rr, .. } = &r.outcome {
+                for (i, vals) in rr {
+                    if *i == ti {
+                        rows.push(vals.as_slice());
+                    }
+                }
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let rows = fold(t, rows);
+        let changed = tx.upsert(t, &rows).await? as i64;
+        local[ti] = (changed, rows.len() as i64 - changed);
+    }
+    for (c, l) in counts.iter_mut().zip(local) {
+        c.0 += l.0;
+        c.1 += l.1;
+    }
+    Ok(())
+}
+
+/// Commit one batch: rows of all tables, error rows, key map, resolved errors
+/// and progress in one transaction. Records the database rejects are isolated by
+/// splitting the batch under savepoints and become `load` errors.
+pub async fn write_batch(
+    target: &dyn Target,
+    tables: &[BoundTable],
+    batch: &[Transformed],
+    progress: &mut Progress,
+    resolve: bool,
+) -> Result<BatchResult, TargetError> {
+    let mut tx = target.begin().await?;
+    let ctx = |f: DbFailure| f.into_target("writing a batch");
+    let mut res = BatchResult {
+        tables: vec![(0, 0); tables.len()],
+        ..Default::default()
+    };
+    let candidates: Vec<&Transformed> = batch
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Rows { .. }))
+        .collect();
+    let mut load_failed: Vec<usize> = Vec::new();
+    // Work list of [start, end) ranges over candidates, processed in order.
+    let mut work: Vec<(usize, usize)> = vec![(0, candidates.len())];
+    while let Some((a, b)) = work.pop() {
+        if a >= b {
+            continue;
+        }
+        tx.savepoint().await.map_err(ctx)?;
+        let mut counts = vec![(0, 0); tables.len()];
+        match write_set(tx.as_mut(), tables, &candidates[a..b], &mut counts).await {
+            Ok(()) => {
+                tx.release_savepoint().await.map_err(ctx)?;
+                for (t, c) in res.tables.iter_mut().zip(counts) {
+                    t.0 += c.0;
+                    t.1 += c.1;
+                }
+            }
+            Err(f) if f.data => {
+                tx.rollback_savepoint().await.map_err(ctx)?;
+                if b - a == 1 {
+                    load_failed.push(a);
+                    let t = candidates[a];
+                    let record = match &t.outcome {
+                        Outcome::Rows { record, .. } => (**record).clone(),
+                        _ => serde_json::Value::Null,
+                    };
+                    res.errors.push(ErrorRow {
+                        record_key: t.key.clone(),
+                        position: t.position.clone(),
+                        stage: Stage::Load,
+                        column: None,
+                        message: f.message,
+                    record,
+                    });
+                } else {
+                    let mid = a + (b - a) / 2;
+                    // Pushed in reverse so the first half is written first.
+                    work.push((mid, b));
+                    work.push((a, mid));
+                }
+            }
+            Err(f) => return Err(ctx(f)),
+        }
+    }
+    // Read and transform errors of the batch, in order, before load errors.
+    let mut errors: Vec<ErrorRow> = batch
+        .iter()
+        .filter_map(|t| match &t.outcome {
+            Outcome::Failed(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    errors.append(&mut res.errors);
+    res.errors = errors;
+    res.filtered = batch.iter().filter(|t| matches!(t.outcome, Outcome::Filtered)).count() as i64;
+    res.failed = res.errors.len() as i64;
+    res.written = batch.len() as i64 - res.filtered - res.failed;
+
+    if !res.errors.is_empty() {
+        let refs: Vec<&ErrorRow> = res.errors.iter().collect();
+        tx.insert_errors(progress.run_id, &progress.mapping, &refs).await.map_err(ctx)?;
+    }
+    let loaded: Vec<&Transformed> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !load_failed.contains(i))
+        .map(|(_, t)| *t)
+        .collect();
+    if resolve {
+        let mut keys: Vec<&str> = loaded.iter().map(|t| t.key.as_str()).collect();
+        keys.extend(
+            batch
+                .iter()
+                .filter(|t| matches!(t.outcome, Outcome::Filtered))
+                .map(|t| t.key.as_str()),
+        );
+        if !keys.is_empty() {
+            tx.resolve_errors(&progress.mapping, &keys).await.map_err(ctx)?;
+        }
+    }
+    let pairs: Vec<(&str, &str)> = loaded
+        .iter()
+        .filter_map(|t| match &t.outcome {
+            Outcome::Rows { keymap: Some((l, n)), .. } => Some((l.as_str(), n.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !pairs.is_empty() {
+        tx.save_keymap(&progress.mapping, &pairs).await.map_err(ctx)?;
+    }
+    progress.read = batch.len() as i64;
+    progress.written = res.written;
+    progress.filtered = res.filtered;
+    progress.failed = res.failed;
+    progress.tables = tables
+        .iter()
+        .zip(&res.tables)
+        .map(|(t, (w, u))| (t.spec.table.clone(), *w, *u))
+        .collect();
+    tx.save_progress(progress).await.map_err(ctx)?;
+    tx.commit().await.map_err(ctx)?;
+    Ok(res)
+}
