@@ -1,1 +1,51 @@
-fn main() {}
+//! The `cutover` binary: parse the CLI, set up tracing, run, map to an exit code.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, LogFormat};
+use cutover::pipeline::Cancel;
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(cli: &Cli) {
+    let default = if cli.verbose || cli.log_format == LogFormat::Json { "cutover=info" } else { "cutover=warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let cancel = Cancel::default();
+    let code = runtime.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the batch in flight (Ctrl-C again to abort at once)");
+                c.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        match cli::execute(cli, cancel).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    });
+    std::process::exit(code);
+}

@@ -1,1 +1,650 @@
+//! Wires source → transform → target for one mapping: checks the mapping against
+//! the target, takes the run lock, decides between a fresh pass and a resume,
+//! streams batches through bounded channels (reader thread → rayon transform
+//! thread → async writer), retries batches that fail on the connection, and
+//! records the run. Only this module draws progress.
 
+use crate::mapping::{Diagnostic, Mapping, MappingError};
+use crate::record::Position;
+use crate::source::{self, Source, SourceError};
+use crate::target::{write_batch, LockOutcome, Target, TargetError};
+use crate::tracking::{Holder, NewRun, Progress, RunStatus};
+use crate::transform::{BoundTable, ErrorRow, Outcome, Transformed, Transformer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Options of `cutover run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub batch_size: usize,
+    pub max_errors: Option<u64>,
+    pub restart: bool,
+    pub dry_run: bool,
+    /// Draw a progress bar (only when stderr is a terminal).
+    pub progress: bool,
+    /// Attempts for a batch that fails on the connection.
+    pub retries: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            batch_size: 5000,
+            max_errors: None,
+            restart: false,
+            dry_run: false,
+            progress: true,
+            retries: 5,
+        }
+    }
+}
+
+/// Set by Ctrl-C: stop reading, finish the batch in flight, mark the run interrupted.
+#[derive(Debug, Default, Clone)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error("source of mapping {mapping}: {source}")]
+    Source {
+        mapping: String,
+        source: SourceError,
+    },
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("mapping {mapping} is already being loaded by {holder}; wait for it to finish or stop that process (a lock of a dead process is taken over automatically)")]
+    Locked { mapping: String, holder: Holder },
+    #[error("refusing to resume mapping {mapping}: {reason}")]
+    ResumeRefused { mapping: String, reason: String },
+}
+
+impl RunError {
+    /// Exit code: 2 for mapping and usage problems, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Mapping(_) | RunError::ResumeRefused { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Rows per table of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TableSummary {
+    pub table: String,
+    pub rows_written: i64,
+    pub rows_unchanged: i64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub mapping: String,
+    pub run_id: Option<i64>,
+    pub status: RunStatus,
+    pub dry_run: bool,
+    pub records_read: i64,
+    pub records_written: i64,
+    pub records_filtered: i64,
+    pub records_failed: i64,
+    pub tables: Vec<TableSummary>,
+    pub seconds: f64,
+    /// The run and position this run resumed from.
+    pub resumed_from: Option<(i64, String)>,
+    pub message: Option<String>,
+    /// The first errors, for the summary.
+    #[serde(skip)]
+    pub first_errors: Vec<ErrorRow>,
+    /// Dry run: failing records grouped by reason → (count, example keys).
+    pub failure_groups: Vec<(String, usize, Vec<String>)>,
+}
+
+impl RunSummary {
+    pub fn records_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.records_read as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Check a mapping against the target's tables: every table and column exists,
+/// the key is a unique constraint, types can fit, NOT NULL columns are written.
+pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTable>, RunError> {
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    let mut bound = Vec::new();
+    for t in &mapping.tables {
+        let Some(info) = target.describe_table(&t.table).await? else {
+            diags.push(mapping.diagnostic(
+                &t.loc,
+                format!("table `{}` does not exist on the target {}", t.table, target.display_url()),
+                Some(match &mapping.schema {
+                    Some(s) => format!("create it in a migration under {}", s.display()),
+                    None => "create it first, or name a migrations folder with `schema = \"...\"`".into(),
+                }),
+            ));
+            continue;
+        };
+        let mut types = Vec::new();
+        for c in &t.columns {
+            match info.column(&c.name) {
+                None => {
+                    let names: Vec<&str> = info.columns.iter().map(|c| c.name.as_str()).collect();
+                    let close = names
+                        .iter()
+                        .find(|n| n.eq_ignore_ascii_case(&c.name) || n.replace('_', "") == c.name.replace('_', "").to_lowercase());
+                    diags.push(mapping.diagnostic(
+                        &c.loc,
+                        format!("table `{}` has no column `{}`", t.table, c.name),
+                        Some(match close {
+                            Some(n) => format!("did you mean `{n}`?"),
+                            None => format!("its columns are: {}", names.join(", ")),
+                        }),
+                    ));
+                }
+                Some(col) => {
+                    let k = c.expr.kind();
+                    if col.ty.rejects(k) {
+                        diags.push(mapping.diagnostic(
+                            &c.loc,
+                            format!(
+                                "{}.{}: the expression gives {:?} values but the column is {} ({})",
+                                t.table,
+                                c.name,
+                                k,
+                                col.ty.name(),
+                                col.declared
+                            ),
+                            Some("convert it in the expression, e.g. `| text` or `| int`".into()),
+                        ));
+                    }
+                    types.push(col.ty.clone());
+                }
+            }
+        }
+        for col in &info.columns {
+            if !col.nullable && !col.has_default && !t.columns.iter().any(|c| c.name == col.name) {
+                // SQLite's INTEGER PRIMARY KEY fills itself.
+                let rowid = info.unique_keys.first().is_some_and(|k| k == &vec![col.name.clone()])
+                    && col.declared.eq_ignore_ascii_case("INTEGER");
+                if !rowid {
+                    diags.push(mapping.diagnostic(
+                        &t.loc,
+                        format!(
+                            "table `{}`: column `{}` is NOT NULL without a default, but the mapping does not set it",
+                            t.table, col.name
+                        ),
+                        Some(format!("add `columns.{} = \"...\"`", col.name)),
+                    ));
+                }
+            }
+        }
+        if !info.is_unique_key(&t.key) {
+            diags.push(mapping.diagnostic(
+                &t.key_loc,
+                format!(
+                    "table `{}`: key ({}) is not a primary key or unique constraint of the table",
+                    t.table,
+                    t.key.join(", ")
+                ),
+                Some(if info.unique_keys.is_empty() {
+                    "the table has no unique constraint; add a PRIMARY KEY or UNIQUE index on the key columns".into()
+                } else {
+                    format!(
+                        "its unique keys are: {}",
+                        info.unique_keys
+                            .iter()
+                            .map(|k| format!("({})", k.join(", ")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+            ));
+        }
+        if types.len() == t.columns.len() {
+            bound.push(BoundTable {
+                key_idx: t.key_indexes(),
+                spec: t.clone(),
+                types,
+            });
+        }
+    }
+    if !diags.is_empty() {
+        return Err(RunError::Mapping(MappingError::Invalid(diags)));
+    }
+    Ok(bound)
+}
+
+fn progress_bar(opts: &RunOptions, total: Option<u64>, name: &str) -> ProgressBar {
+    if !opts.progress || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = match total {
+        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let style = if total.is_some() {
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} {msg} ETA {eta}"
+    } else {
+        "{prefix} {spinner} {bytes} {msg}"
+    };
+    if let Ok(s) = ProgressStyle::with_template(style) {
+        pb.set_style(s.progress_chars("=> "));
+    }
+    pb.set_prefix(name.to_string());
+    pb
+}
+
+struct Counters {
+    read: i64,
+    written: i64,
+    filtered: i64,
+    failed: i64,
+    tables: Vec<(i64, i64)>,
+    first_errors: Vec<ErrorRow>,
+    groups: BTreeMap<String, (usize, Vec<String>)>,
+}
+
+fn group_reason(e: &ErrorRow) -> String {
+    // Group by column and the reason without the quoted value.
+    let msg = match e.message.find("' ") {
+        Some(i) if e.message.starts_with('\'') => format!("<value>{}", &e.message[i + 1..]),
+        _ => e.message.clone(),
+    };
+    match &e.column {
+        Some(c) => format!("{}: {c}: {msg}", e.stage),
+        None => format!("{}: {msg}", e.stage),
+    }
+}
+
+/// Load one mapping. The mapping must have been validated by [`Mapping::load`].
+pub async fn run_mapping(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    if !opts.dry_run {
+        target.ensure_tracking().await?;
+        if let Some(dir) = &mapping.schema {
+            let report = target.migrate(dir).await?;
+            for (v, d) in &report.applied {
+                info!(mapping = %mapping.name, version = v, description = %d, "applied migration");
+            }
+        }
+    }
+    let tables = bind(target, &mapping).await?;
+    let src_err = |source| RunError::Source {
+        mapping: mapping.name.clone(),
+        source,
+    };
+    let source = source::open(&mapping).map_err(src_err)?;
+    if opts.dry_run {
+        return stream(target, mapping.clone(), tables, source, opts, cancel, None, started).await;
+    }
+    let me = Holder::me(None);
+    match target.try_lock(&mapping.name, &me).await? {
+        LockOutcome::Held(holder) => {
+            return Err(RunError::Locked {
+                mapping: mapping.name.clone(),
+                holder,
+            })
+        }
+        LockOutcome::Acquired { replaced } => {
+            if let Some(h) = replaced {
+                warn!(mapping = %mapping.name, "took over the run lock of {h}, which is gone");
+            }
+        }
+    }
+    let result = run_locked(target, mapping.clone(), tables, source, opts, cancel, started).await;
+    if let Err(e) = target.unlock(&mapping.name).await {
+        warn!(mapping = %mapping.name, "could not release the run lock: {e}");
+    }
+    result
+}
+
+async fn run_locked(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    tables: Vec<BoundTable>,
+    mut source: Box<dyn Source>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+    started: Instant,
+) -> Result<RunSummary, RunError> {
+    let name = mapping.name.clone();
+    let gone = target
+        .mark_abandoned(&name, "the process of this run is gone (killed or crashed); a later run resumed from its checkpoint")
+        .await?;
+    if gone > 0 {
+        warn!(mapping = %name, "a previous run's process is gone; marked it interrupted");
+    }
+    let last = target.last_run(&name).await?;
+    let checkpoint = target.checkpoint(&name).await?;
+    let fingerprint = source.fingerprint();
+    let resume = match (&last, checkpoint) {
+        _ if opts.restart => None,
+        (Some(run), Some(cp)) if run.status != "succeeded" && cp.position().is_some() => Some((run.clone(), cp)),
+        _ => None,
+    };
+    if let Some((run, cp)) = &resume {
+        if cp.mapping_checksum != mapping.checksum {
+            return Err(RunError::ResumeRefused {
+                mapping: name,
+                reason: format!(
+                    "the mapping file {} changed since run {} stopped ({} records committed). Run again with --restart to load everything from the start (rows that are already right stay unchanged), restore the mapping to resume, or use `cutover retry` for the failed records only",
+                    mapping.file.display(),
+                    run.id,
+                    cp.records_committed
+                ),
+            });
+        }
+        if cp.source_fingerprint != fingerprint {
+            return Err(RunError::ResumeRefused {
+                mapping: name,
+                reason: format!(
+                    "the source changed since run {} stopped (was {}, now {}); the checkpoint may no longer point at the same record. Run again with --restart to load everything from the start",
+                    run.id, cp.source_fingerprint, fingerprint
+                ),
+            });
+        }
+    }
+    let resume_info = resume.as_ref().map(|(run, cp)| (run.id, cp.position.clone().unwrap_or_default(), cp.records_committed));
+    let options = serde_json::json!({
+        "batch_size": opts.batch_size,
+        "max_errors": opts.max_errors,
+        "restart": opts.restart,
+        "resumed_from_run": resume_info.as_ref().map(|r| r.0),
+        "resumed_from_position": resume_info.as_ref().map(|r| r.1.clone()),
+        "target": target.display_url(),
+        "source": source.describe(),
+    });
+    let run_id = target
+        .start_run(&NewRun {
+            mapping: name.clone(),
+            checksum: mapping.checksum.clone(),
+            dry_run: false,
+            host: crate::tracking::this_host(),
+            pid: std::process::id(),
+            options: options.to_string(),
+        })
+        .await?;
+    target.heartbeat(&name, run_id).await?;
+    if let Some((_, cp)) = &resume {
+        if let Some(pos) = cp.position() {
+            info!(mapping = %name, run_id, from_run = cp.run_id, position = %pos, "resuming from the checkpoint");
+            if let Err(e) = source.seek(&pos) {
+                let _ = target.finish_run(run_id, RunStatus::Failed, Some(&e.to_string())).await;
+                return Err(RunError::Source { mapping: name, source: e });
+            }
+        }
+    } else {
+        info!(mapping = %name, run_id, "starting a full pass");
+    }
+    let ctx = RunCtx {
+        run_id,
+        base_committed: resume.as_ref().map_or(0, |(_, cp)| cp.records_committed),
+        fingerprint,
+        resolve: target.unresolved_errors(&name).await? > 0,
+    };
+    let mut summary = stream(target, mapping, tables, source, opts, cancel, Some(ctx), started).await?;
+    summary.resumed_from = resume_info.map(|(r, p, _)| (r, p));
+    Ok(summary)
+}
+
+struct RunCtx {
+    run_id: i64,
+    base_committed: i64,
+    fingerprint: String,
+    resolve: bool,
+}
+
+type Batch = Result<Vec<Transformed>, SourceError>;
+
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    tables: Vec<BoundTable>,
+    mut source: Box<dyn Source>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+    run: Option<RunCtx>,
+    started: Instant,
+) -> Result<RunSummary, RunError> {
+    let name = mapping.name.clone();
+    let pb = progress_bar(opts, source.total_bytes(), &name);
+    let bytes = source.bytes_counter();
+    let table_names: Vec<String> = tables.iter().map(|t| t.spec.table.clone()).collect();
+    let transformer = Arc::new(Transformer::new(mapping.clone(), tables.clone()));
+
+    // Reader thread → transform thread → this task, each channel bounded.
+    let (raw_tx, raw_rx) = crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(2);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Batch>(2);
+    let batch_size = opts.batch_size.max(1);
+    let stop = cancel.clone();
+    let reader = std::thread::Builder::new()
+        .name("cutover-read".into())
+        .spawn(move || loop {
+            if stop.is_cancelled() {
+                break;
+            }
+            match source.next_batch(batch_size) {
+                Ok(b) if b.is_empty() => break,
+                Ok(b) => {
+                    if raw_tx.send(Ok(b)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = raw_tx.send(Err(e));
+                    break;
+                }
+            }
+        })
+        .map_err(|e| RunError::Source { mapping: name.clone(), source: SourceError::Other(e.to_string()) })?;
+    let tr = transformer.clone();
+    let transformer_thread = std::thread::Builder::new()
+        .name("cutover-transform".into())
+        .spawn(move || {
+            for msg in raw_rx {
+                let out = msg.map(|b| tr.run_batch(b, None));
+                if out_tx.blocking_send(out).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| RunError::Source { mapping: name.clone(), source: SourceError::Other(e.to_string()) })?;
+
+    let mut c = Counters {
+        read: 0,
+        written: 0,
+        filtered: 0,
+        failed: 0,
+        tables: vec![(0, 0); table_names.len()],
+        first_errors: Vec::new(),
+        groups: BTreeMap::new(),
+    };
+    let mut fatal: Option<RunError> = None;
+    let mut interrupted = false;
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(20));
+    heartbeat.tick().await;
+    // Dry run: keys seen per table, to report duplicates within the input.
+    loop {
+        let msg = tokio::select! {
+            m = out_rx.recv() => m,
+            _ = heartbeat.tick() => {
+                if let Some(r) = &run {
+                    if let Err(e) = target.heartbeat(&name, r.run_id).await {
+                        warn!(mapping = %name, "heartbeat failed: {e}");
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break };
+        if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+        let batch = match msg {
+            Ok(b) => b,
+            Err(e) => {
+                fatal = Some(RunError::Source { mapping: name.clone(), source: e });
+                break;
+            }
+        };
+        let Some(last) = batch.last() else { continue };
+        let next: Position = last.next.clone();
+        match &run {
+            None => {
+                // Dry run: count what a real run would do.
+                for t in &batch {
+                    match &t.outcome {
+                        Outcome::Rows { rows, .. } => {
+                            c.written += 1;
+                            for (ti, _) in rows {
+                                c.tables[*ti].0 += 1;
+                            }
+                        }
+                        Outcome::Filtered => c.filtered += 1,
+                        Outcome::Failed(e) => {
+                            c.failed += 1;
+                            let g = c.groups.entry(group_reason(e)).or_default();
+                            g.0 += 1;
+                            if g.1.len() < 3 {
+                                g.1.push(e.record_key.clone());
+                            }
+                            if c.first_errors.len() < 10 {
+                                c.first_errors.push(e.clone());
+                            }
+                        }
+                    }
+                }
+                c.read += batch.len() as i64;
+            }
+            Some(r) => {
+                let mut progress = Progress {
+                    run_id: r.run_id,
+                    mapping: name.clone(),
+                    position: Some(next),
+                    records_committed: r.base_committed + c.read + batch.len() as i64,
+                    mapping_checksum: mapping.checksum.clone(),
+                    source_fingerprint: r.fingerprint.clone(),
+                    ..Default::default()
+                };
+                let mut attempt = 0;
+                let res = loop {
+                    match write_batch(target, &transformer.tables, &batch, &mut progress, r.resolve).await {
+                        Ok(res) => break Ok(res),
+                        Err(e) if e.is_retryable() && attempt < opts.retries => {
+                            attempt += 1;
+                            let wait = Duration::from_millis(250 * (1 << attempt.min(6)));
+                            warn!(mapping = %name, attempt, "batch failed on the connection, retrying in {wait:?}: {e}");
+                            tokio::time::sleep(wait).await;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                };
+                match res {
+                    Ok(res) => {
+                        c.read += batch.len() as i64;
+                        c.written += res.written;
+                        c.filtered += res.filtered;
+                        c.failed += res.failed;
+                        for (acc, t) in c.tables.iter_mut().zip(&res.tables) {
+                            acc.0 += t.0;
+                            acc.1 += t.1;
+                        }
+                        for e in res.errors {
+                            let g = c.groups.entry(group_reason(&e)).or_default();
+                            g.0 += 1;
+                            if g.1.len() < 3 {
+                                g.1.push(e.record_key.clone());
+                            }
+                            if c.first_errors.len() < 10 {
+                                c.first_errors.push(e);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        fatal = Some(e.into());
+                        break;
+                    }
+                }
+            }
+        }
+        pb.set_position(bytes.load(Ordering::Relaxed));
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        pb.set_message(format!("{} records ({:.0}/s), {} failed", c.read, c.read as f64 / secs, c.failed));
+        if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+    }
+    drop(out_rx);
+    let _ = reader.join();
+    let _ = transformer_thread.join();
+    pb.finish_and_clear();
+
+    let status = if fatal.is_some() {
+        RunStatus::Failed
+    } else if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Succeeded
+    };
+    let message = fatal.as_ref().map(|e| e.to_string()).or_else(|| {
+        interrupted.then(|| "interrupted (Ctrl-C); run again to resume from the checkpoint".to_string())
+    });
+    if let Some(r) = &run {
+        target.finish_run(r.run_id, status, message.as_deref()).await?;
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    info!(mapping = %name, read = c.read, written = c.written, filtered = c.filtered, failed = c.failed, "run {status}");
+    Ok(RunSummary {
+        mapping: name,
+        run_id: run.as_ref().map(|r| r.run_id),
+        status,
+        dry_run: run.is_none(),
+        records_read: c.read,
+        records_written: c.written,
+        records_filtered: c.filtered,
+        records_failed: c.failed,
+        tables: table_names
+            .into_iter()
+            .zip(c.tables)
+            .map(|(table, (w, u))| TableSummary {
+                table,
+                rows_written: w,
+                rows_unchanged: u,
+            })
+            .collect(),
+        seconds: started.elapsed().as_secs_f64(),
+        resumed_from: None,
+        message,
+        first_errors: c.first_errors,
+        failure_groups: c.groups.into_iter().map(|(k, (n, keys))| (k, n, keys)).collect(),
+    })
+}
