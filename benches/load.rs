@@ -72,7 +72,8 @@ score INTEGER, views INTEGER, title TEXT, created_at INTEGER, meta TEXT);\n";
 /// Computed by sqlite3 over a loaded table; compared with the generator's own sums.
 const CHECKSUM_SQL: &str = "SELECT count(*), sum(seq), sum(score), sum(views), \
 sum(created_at), sum(length(title)), sum(json_extract(meta, '$.rank')) FROM items;";
-const CHECKSUM_FIELDS: &str = "count|sum(seq)|sum(score)|sum(views)|sum(created_at)|sum(length(title))|sum(meta.rank)";
+const CHECKSUM_FIELDS: &str =
+    "count|sum(seq)|sum(score)|sum(views)|sum(created_at)|sum(length(title))|sum(meta.rank)";
 
 /// Title words: unicode (precomposed), a comma and a quote to exercise CSV quoting
 /// and JSON escaping.
@@ -111,7 +112,11 @@ const TAGS: &[&str] = &["a", "b", "c", "legacy", "vip"];
 
 fn main() {
     let bench_mode = env::args().skip(1).any(|a| a == "--bench");
-    let default_records = if bench_mode { DEFAULT_RECORDS_BENCH } else { DEFAULT_RECORDS_SMOKE };
+    let default_records = if bench_mode {
+        DEFAULT_RECORDS_BENCH
+    } else {
+        DEFAULT_RECORDS_SMOKE
+    };
     let n = env_u64("CUTOVER_BENCH_RECORDS", default_records);
     if n == 0 {
         die("CUTOVER_BENCH_RECORDS must be at least 1");
@@ -155,8 +160,14 @@ fn main() {
         "[bench] {} records, repeat {repeat}, data in {}, sqlite3 {sqlite_version}, {} cpu(s){}",
         group(n),
         dir.display(),
-        thread::available_parallelism().map(|p| p.get()).unwrap_or(1),
-        if bench_mode { "" } else { " (smoke run: no --bench argument)" }
+        thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1),
+        if bench_mode {
+            ""
+        } else {
+            " (smoke run: no --bench argument)"
+        }
     );
     eprintln!("[bench] cutover: {CUTOVER}");
     if !extra_args.is_empty() {
@@ -171,11 +182,17 @@ fn main() {
     let marker_path = dir.join(format!("kv-{n}.ready"));
     let checksum = match load_marker(&marker_path, &kv_path, &csv_path, n) {
         Some(c) => {
-            eprintln!("[data] reusing {kv_name} and {csv_name} (marker {})", marker_path.display());
+            eprintln!(
+                "[data] reusing {kv_name} and {csv_name} (marker {})",
+                marker_path.display()
+            );
             c
         }
         None => {
-            eprintln!("[data] generating {kv_name} and {csv_name} ({} records)", group(n));
+            eprintln!(
+                "[data] generating {kv_name} and {csv_name} ({} records)",
+                group(n)
+            );
             generate(&dir, n, &kv_path, &csv_path, &marker_path)
                 .unwrap_or_else(|e| die(format!("generating data in {}: {e}", dir.display())))
         }
@@ -186,7 +203,11 @@ fn main() {
     let mapping_path = dir.join("bench.toml");
     write_file(&schema_path, SCHEMA);
     write_file(&mapping_path, &mapping_toml(&kv_name));
-    eprintln!("[data] wrote {} and {}", schema_path.display(), mapping_path.display());
+    eprintln!(
+        "[data] wrote {} and {}",
+        schema_path.display(),
+        mapping_path.display()
+    );
 
     let db_dir = dir.join("db");
     fs::create_dir_all(&db_dir)
@@ -214,7 +235,10 @@ fn main() {
         check_count("sqlite3 .import", &base_db, n);
         case.record(&out);
     }
-    checks.push(("sqlite3 .import", verify_checksum("sqlite3 .import", &base_db, &checksum)));
+    checks.push((
+        "sqlite3 .import",
+        verify_checksum("sqlite3 .import", &base_db, &checksum),
+    ));
     cases.push(case);
 
     // 4. cutover: first load into a fresh database, then a rerun over the loaded one.
@@ -222,26 +246,38 @@ fn main() {
     let mut case = Case::new("cutover run (fresh db)");
     for i in 1..=repeat {
         fresh_db(&cut_db);
-        eprintln!("[cutover load] run {i}/{repeat}: {kv_name} into {}", cut_db.display());
+        eprintln!(
+            "[cutover load] run {i}/{repeat}: {kv_name} into {}",
+            cut_db.display()
+        );
         let mut cmd = cutover_cmd(&dir, &mapping_path, &cut_db, &extra_args);
         let out = run_checked("cutover run (fresh db)", &mut cmd, None);
         eprint_child_summary(&out);
         check_count("cutover run (fresh db)", &cut_db, n);
         case.record(&out);
     }
-    checks.push(("cutover run", verify_checksum("cutover run", &cut_db, &checksum)));
+    checks.push((
+        "cutover run",
+        verify_checksum("cutover run", &cut_db, &checksum),
+    ));
     cases.push(case);
 
     let mut case = Case::new("cutover rerun (loaded db, upsert)");
     for i in 1..=repeat {
-        eprintln!("[cutover rerun] run {i}/{repeat}: {kv_name} over {}", cut_db.display());
+        eprintln!(
+            "[cutover rerun] run {i}/{repeat}: {kv_name} over {}",
+            cut_db.display()
+        );
         let mut cmd = cutover_cmd(&dir, &mapping_path, &cut_db, &extra_args);
         let out = run_checked("cutover rerun (loaded db)", &mut cmd, None);
         eprint_child_summary(&out);
         check_count("cutover rerun (loaded db)", &cut_db, n);
         case.record(&out);
     }
-    checks.push(("cutover rerun", verify_checksum("cutover rerun", &cut_db, &checksum)));
+    checks.push((
+        "cutover rerun",
+        verify_checksum("cutover rerun", &cut_db, &checksum),
+    ));
     cases.push(case);
 
     // 5. Report.
@@ -276,7 +312,11 @@ ratio: seconds / sqlite3 .import seconds (lower is better)."
         .iter()
         .map(|(name, ok)| format!("{name} {}", if *ok { "ok" } else { "MISMATCH" }))
         .collect();
-    println!("row count: {} in every case; checksum: {}.", group(n), checks_text.join(", "));
+    println!(
+        "row count: {} in every case; checksum: {}.",
+        group(n),
+        checks_text.join(", ")
+    );
 
     if keep_db {
         eprintln!("[bench] keeping databases in {}", db_dir.display());
@@ -297,7 +337,10 @@ struct Case {
 
 impl Case {
     fn new(name: &'static str) -> Self {
-        Case { name, runs: Vec::new() }
+        Case {
+            name,
+            runs: Vec::new(),
+        }
     }
 
     fn record(&mut self, out: &Outcome) {
@@ -349,9 +392,13 @@ fn cutover_cmd(dir: &Path, mapping: &Path, db: &Path, extra: &[String]) -> Comma
 /// carries the old mm's high-water mark across exec), so this process keeps its own
 /// footprint small: it streams everything and holds no data in memory.
 fn run_measured(cmd: &mut Command, stdin_data: Option<&[u8]>) -> io::Result<Outcome> {
-    cmd.stdin(if stdin_data.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin_data.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn()?;
     let stdout_reader = drain(child.stdout.take());
@@ -380,10 +427,9 @@ fn run_measured(cmd: &mut Command, stdin_data: Option<&[u8]>) -> io::Result<Outc
             }
             return Err(err);
         }
-        return Err(io::Error::new(
-            io::ErrorKind::Other,
-            format!("wait4({pid}) returned unexpected pid {r}"),
-        ));
+        return Err(io::Error::other(format!(
+            "wait4({pid}) returned unexpected pid {r}"
+        )));
     }
     let secs = started.elapsed().as_secs_f64();
     // The child is reaped; `child` must not be waited on again (it is just dropped).
@@ -559,14 +605,26 @@ impl Sums {
     fn render(&self) -> String {
         format!(
             "{}|{}|{}|{}|{}|{}|{}",
-            self.count, self.seq, self.score, self.views, self.created_at, self.title_chars, self.rank
+            self.count,
+            self.seq,
+            self.score,
+            self.views,
+            self.created_at,
+            self.title_chars,
+            self.rank
         )
     }
 }
 
 /// Writes `kv-N.jsonl` and `rows-N.csv` (through temporary files renamed into place),
 /// then the marker. Returns the checksum line.
-fn generate(dir: &Path, n: u64, kv_path: &Path, csv_path: &Path, marker: &Path) -> io::Result<String> {
+fn generate(
+    dir: &Path,
+    n: u64,
+    kv_path: &Path,
+    csv_path: &Path,
+    marker: &Path,
+) -> io::Result<String> {
     match fs::remove_file(marker) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -629,7 +687,7 @@ fn generate(dir: &Path, n: u64, kv_path: &Path, csv_path: &Path, marker: &Path) 
             "{{\"key\":\"{key}\",\"value\":{{\"id\":\"{key}\",\"seq\":{seq},\"score\":{score},\"views\":{views},\"title\":"
         )?;
         serde_json::to_writer(&mut kv, title.as_str()).map_err(io::Error::from)?;
-        write!(kv, ",\"created_at\":{created_at},\"meta\":{meta}}}}}\n")?;
+        writeln!(kv, ",\"created_at\":{created_at},\"meta\":{meta}}}}}")?;
 
         // CSV: id,seq,score,views,title,created_at,meta
         write!(csv, "{key},{seq},{score},{views},")?;
@@ -720,7 +778,9 @@ fn load_marker(marker: &Path, kv_path: &Path, csv_path: &Path, n: u64) -> Option
     }
     let kv_bytes: u64 = field("kv_bytes")?.parse().ok()?;
     let csv_bytes: u64 = field("csv_bytes")?.parse().ok()?;
-    if fs::metadata(kv_path).ok()?.len() != kv_bytes || fs::metadata(csv_path).ok()?.len() != csv_bytes {
+    if fs::metadata(kv_path).ok()?.len() != kv_bytes
+        || fs::metadata(csv_path).ok()?.len() != csv_bytes
+    {
         return None;
     }
     let checksum = field("checksum")?;
@@ -759,7 +819,8 @@ columns.meta = "value.meta | json"
 }
 
 fn write_file(path: &Path, contents: &str) {
-    fs::write(path, contents).unwrap_or_else(|e| die(format!("cannot write {}: {e}", path.display())));
+    fs::write(path, contents)
+        .unwrap_or_else(|e| die(format!("cannot write {}: {e}", path.display())));
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -778,7 +839,7 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -54,7 +54,11 @@ impl TargetOpts {
     pub fn url(&self) -> String {
         self.target
             .clone()
-            .or_else(|| std::env::var("CUTOVER_TARGET").ok().filter(|s| !s.is_empty()))
+            .or_else(|| {
+                std::env::var("CUTOVER_TARGET")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
             .or_else(|| std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "sqlite://cutover.db".to_string())
     }
@@ -194,7 +198,9 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Arc<Mapping>>, RunError> {
         }
     }
     if !diags.is_empty() {
-        return Err(RunError::Mapping(cutover::mapping::MappingError::Invalid(diags)));
+        return Err(RunError::Mapping(cutover::mapping::MappingError::Invalid(
+            diags,
+        )));
     }
     Ok(out)
 }
@@ -204,7 +210,11 @@ pub fn print_run_error(e: &RunError) {
 }
 
 fn print_summary(s: &RunSummary) {
-    let what = if s.dry_run { "dry run".to_string() } else { format!("run {}", s.run_id.unwrap_or(0)) };
+    let what = if s.dry_run {
+        "dry run".to_string()
+    } else {
+        format!("run {}", s.run_id.unwrap_or(0))
+    };
     println!(
         "{}  {what}  {} in {:.2} s ({:.0} records/s)",
         s.mapping,
@@ -221,14 +231,26 @@ fn print_summary(s: &RunSummary) {
     );
     let mut rows = vec![vec![
         "table".to_string(),
-        if s.dry_run { "rows".into() } else { "rows written".into() },
-        if s.dry_run { String::new() } else { "unchanged".into() },
+        if s.dry_run {
+            "rows".into()
+        } else {
+            "rows written".into()
+        },
+        if s.dry_run {
+            String::new()
+        } else {
+            "unchanged".into()
+        },
     ]];
     for t in &s.tables {
         rows.push(vec![
             t.table.clone(),
             t.rows_written.to_string(),
-            if s.dry_run { String::new() } else { t.rows_unchanged.to_string() },
+            if s.dry_run {
+                String::new()
+            } else {
+                t.rows_unchanged.to_string()
+            },
         ]);
     }
     print_table(&rows, "  ");
@@ -254,7 +276,12 @@ fn print_summary(s: &RunSummary) {
 pub fn print_table(rows: &[Vec<String>], indent: &str) {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..n)
-        .map(|i| rows.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for r in rows {
         let mut line = String::from(indent);
@@ -268,7 +295,12 @@ pub fn print_table(rows: &[Vec<String>], indent: &str) {
     }
 }
 
-async fn run(paths: &[PathBuf], target: &TargetOpts, opts: &RunOptions, cancel: &Cancel) -> Result<Code> {
+async fn run(
+    paths: &[PathBuf],
+    target: &TargetOpts,
+    opts: &RunOptions,
+    cancel: &Cancel,
+) -> Result<Code> {
     let mappings = match load_all(paths) {
         Ok(m) => m,
         Err(e) => {
@@ -295,7 +327,10 @@ async fn run(paths: &[PathBuf], target: &TargetOpts, opts: &RunOptions, cancel: 
                         code = 3;
                     }
                 }
-                if opts.dry_run && s.records_failed > 0 && opts.max_errors.is_some_and(|m| s.records_failed as u64 > m) {
+                if opts.dry_run
+                    && s.records_failed > 0
+                    && opts.max_errors.is_some_and(|m| s.records_failed as u64 > m)
+                {
                     code = 3;
                 }
             }
@@ -310,7 +345,7 @@ async fn run(paths: &[PathBuf], target: &TargetOpts, opts: &RunOptions, cancel: 
     Ok(code)
 }
 
-async fn plan(path: &PathBuf, target: &TargetOpts) -> Result<Code> {
+async fn plan(path: &std::path::Path, target: &TargetOpts) -> Result<Code> {
     let m = match Mapping::load(path) {
         Ok(m) => m,
         Err(e) => {
@@ -332,7 +367,10 @@ async fn plan(path: &PathBuf, target: &TargetOpts) -> Result<Code> {
         }
     }
     if let Some(dir) = &m.schema {
-        println!("schema  migrations in {} are applied before loading", dir.display());
+        println!(
+            "schema  migrations in {} are applied before loading",
+            dir.display()
+        );
     }
     let mut missing_ok = Vec::new();
     for tb in &m.tables {
@@ -362,10 +400,19 @@ async fn plan(path: &PathBuf, target: &TargetOpts) -> Result<Code> {
             tb.table,
             tb.key.join(", "),
             tb.on_conflict,
-            tb.for_each.as_ref().map(|_| "  one row per for_each element").unwrap_or("")
+            tb.for_each
+                .as_ref()
+                .map(|_| "  one row per for_each element")
+                .unwrap_or("")
         );
-        let bt = bound.as_ref().and_then(|b| b.iter().find(|x| x.spec.table == tb.table));
-        let mut rows = vec![vec!["column".to_string(), "type".into(), "expression".into()]];
+        let bt = bound
+            .as_ref()
+            .and_then(|b| b.iter().find(|x| x.spec.table == tb.table));
+        let mut rows = vec![vec![
+            "column".to_string(),
+            "type".into(),
+            "expression".into(),
+        ]];
         for (i, c) in tb.columns.iter().enumerate() {
             rows.push(vec![
                 c.name.clone(),
@@ -408,7 +455,12 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
         for r in &runs {
             let tables = t.table_counts(r.id).await?;
             let unresolved = t
-                .errors(&ErrorFilter { mapping: Some(r.mapping.clone()), run_id: Some(r.id), unresolved_only: true, limit: None })
+                .errors(&ErrorFilter {
+                    mapping: Some(r.mapping.clone()),
+                    run_id: Some(r.id),
+                    unresolved_only: true,
+                    limit: None,
+                })
                 .await?
                 .len();
             let mut v = serde_json::to_value(r)?;
@@ -424,12 +476,22 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
     if runs.is_empty() {
         println!("no runs on {}", t.display_url());
     }
-    let mut rows = vec![
-        ["run", "mapping", "status", "started", "finished", "read", "written", "filtered", "failed", "rows written", "unchanged"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>(),
-    ];
+    let mut rows = vec![[
+        "run",
+        "mapping",
+        "status",
+        "started",
+        "finished",
+        "read",
+        "written",
+        "filtered",
+        "failed",
+        "rows written",
+        "unchanged",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
     for r in &runs {
         rows.push(vec![
             r.id.to_string(),
@@ -451,7 +513,12 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
         if !tables.is_empty() {
             let per: Vec<String> = tables
                 .iter()
-                .map(|c| format!("{} {} written, {} unchanged", c.table_name, c.rows_written, c.rows_unchanged))
+                .map(|c| {
+                    format!(
+                        "{} {} written, {} unchanged",
+                        c.table_name, c.rows_written, c.rows_unchanged
+                    )
+                })
                 .collect();
             println!("  run {}: {}", r.id, per.join("; "));
         }
@@ -459,10 +526,19 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
             println!("  run {}: {m}", r.id);
         }
     }
-    let cps: Vec<_> = checkpoints.iter().filter(|c| mapping.is_none_or(|m| m == c.mapping)).collect();
+    let cps: Vec<_> = checkpoints
+        .iter()
+        .filter(|c| mapping.is_none_or(|m| m == c.mapping))
+        .collect();
     if !cps.is_empty() {
         println!();
-        let mut rows = vec![vec!["checkpoint".to_string(), "run".into(), "records committed".into(), "position".into(), "updated".into()]];
+        let mut rows = vec![vec![
+            "checkpoint".to_string(),
+            "run".into(),
+            "records committed".into(),
+            "position".into(),
+            "updated".into(),
+        ]];
         for c in cps {
             rows.push(vec![
                 c.mapping.clone(),
@@ -486,17 +562,20 @@ async fn errors(target: &TargetOpts, f: &ErrorFilter, json: bool) -> Result<Code
         for e in &rows {
             let mut v = serde_json::to_value(e)?;
             if let Some(r) = &e.record {
-                v["record"] = serde_json::from_str(r).unwrap_or(serde_json::Value::String(r.clone()));
+                v["record"] =
+                    serde_json::from_str(r).unwrap_or(serde_json::Value::String(r.clone()));
             }
             println!("{}", serde_json::to_string(&v)?);
         }
     } else if rows.is_empty() {
         println!("no errors");
     } else {
-        let mut table = vec![["id", "run", "mapping", "record", "stage", "column", "message", "resolved"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()];
+        let mut table = vec![[
+            "id", "run", "mapping", "record", "stage", "column", "message", "resolved",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
         for e in &rows {
             table.push(vec![
                 e.id.to_string(),

@@ -37,7 +37,10 @@ pub fn redact_url(url: &str) -> String {
     for k in ["password=", "pwd="] {
         if let Some(i) = lower.find(k) {
             let start = i + k.len();
-            let end = url[start..].find(';').map(|e| start + e).unwrap_or(url.len());
+            let end = url[start..]
+                .find(';')
+                .map(|e| start + e)
+                .unwrap_or(url.len());
             return format!("{}***{}", &url[..start], &url[end..]);
         }
     }

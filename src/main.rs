@@ -8,9 +8,15 @@ use cutover::pipeline::Cancel;
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(cli: &Cli) {
-    let default = if cli.verbose || cli.log_format == LogFormat::Json { "cutover=info" } else { "cutover=warn" };
+    let default = if cli.verbose || cli.log_format == LogFormat::Json {
+        "cutover=info"
+    } else {
+        "cutover=warn"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_target(false).init(),
@@ -20,7 +26,10 @@ fn init_tracing(cli: &Cli) {
 fn main() {
     let cli = Cli::parse();
     init_tracing(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -32,7 +41,9 @@ fn main() {
         let c = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing the batch in flight (Ctrl-C again to abort at once)");
+                eprintln!(
+                    "\ninterrupted: finishing the batch in flight (Ctrl-C again to abort at once)"
+                );
                 c.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);

@@ -133,14 +133,23 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
     let mut bound = Vec::new();
     for t in &mapping.tables {
         let Some(info) = target.describe_table(&t.table).await? else {
-            diags.push(mapping.diagnostic(
-                &t.loc,
-                format!("table `{}` does not exist on the target {}", t.table, target.display_url()),
-                Some(match &mapping.schema {
-                    Some(s) => format!("create it in a migration under {}", s.display()),
-                    None => "create it first, or name a migrations folder with `schema = \"...\"`".into(),
-                }),
-            ));
+            diags.push(
+                mapping.diagnostic(
+                    &t.loc,
+                    format!(
+                        "table `{}` does not exist on the target {}",
+                        t.table,
+                        target.display_url()
+                    ),
+                    Some(match &mapping.schema {
+                        Some(s) => format!("create it in a migration under {}", s.display()),
+                        None => {
+                            "create it first, or name a migrations folder with `schema = \"...\"`"
+                                .into()
+                        }
+                    }),
+                ),
+            );
             continue;
         };
         let mut types = Vec::new();
@@ -148,9 +157,13 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
             match info.column(&c.name) {
                 None => {
                     let names: Vec<&str> = info.columns.iter().map(|c| c.name.as_str()).collect();
-                    let close = names
-                        .iter()
-                        .find(|n| n.eq_ignore_ascii_case(&c.name) || n.replace('_', "") == c.name.replace('_', "").to_lowercase());
+                    let close = names.iter().find(|n| {
+                        n.eq_ignore_ascii_case(&c.name)
+                            || crate::mapping::functions::strsim(
+                                &n.to_lowercase(),
+                                &c.name.to_lowercase(),
+                            ) <= 2
+                    });
                     diags.push(mapping.diagnostic(
                         &c.loc,
                         format!("table `{}` has no column `{}`", t.table, c.name),
@@ -183,7 +196,10 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
         for col in &info.columns {
             if !col.nullable && !col.has_default && !t.columns.iter().any(|c| c.name == col.name) {
                 // SQLite's INTEGER PRIMARY KEY fills itself.
-                let rowid = info.unique_keys.first().is_some_and(|k| k == &vec![col.name.clone()])
+                let rowid = info
+                    .unique_keys
+                    .first()
+                    .is_some_and(|k| k == &vec![col.name.clone()])
                     && col.declared.eq_ignore_ascii_case("INTEGER");
                 if !rowid {
                     diags.push(mapping.diagnostic(
@@ -283,8 +299,9 @@ pub async fn run_mapping(
     cancel: &Cancel,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
+    // The mapping's own schema first (its tables must exist to be checked), then
+    // every check against the target, and only then the tracking tables.
     if !opts.dry_run {
-        target.ensure_tracking().await?;
         if let Some(dir) = &mapping.schema {
             let report = target.migrate(dir).await?;
             for (v, d) in &report.applied {
@@ -293,13 +310,26 @@ pub async fn run_mapping(
         }
     }
     let tables = bind(target, &mapping).await?;
+    if !opts.dry_run {
+        target.ensure_tracking().await?;
+    }
     let src_err = |source| RunError::Source {
         mapping: mapping.name.clone(),
         source,
     };
     let source = source::open(&mapping).map_err(src_err)?;
     if opts.dry_run {
-        return stream(target, mapping.clone(), tables, source, opts, cancel, None, started).await;
+        return stream(
+            target,
+            mapping.clone(),
+            tables,
+            source,
+            opts,
+            cancel,
+            None,
+            started,
+        )
+        .await;
     }
     let me = Holder::me(None);
     match target.try_lock(&mapping.name, &me).await? {
@@ -315,7 +345,16 @@ pub async fn run_mapping(
             }
         }
     }
-    let result = run_locked(target, mapping.clone(), tables, source, opts, cancel, started).await;
+    let result = run_locked(
+        target,
+        mapping.clone(),
+        tables,
+        source,
+        opts,
+        cancel,
+        started,
+    )
+    .await;
     if let Err(e) = target.unlock(&mapping.name).await {
         warn!(mapping = %mapping.name, "could not release the run lock: {e}");
     }
@@ -343,7 +382,9 @@ async fn run_locked(
     let fingerprint = source.fingerprint();
     let resume = match (&last, checkpoint) {
         _ if opts.restart => None,
-        (Some(run), Some(cp)) if run.status != "succeeded" && cp.position().is_some() => Some((run.clone(), cp)),
+        (Some(run), Some(cp)) if run.status != "succeeded" && cp.position().is_some() => {
+            Some((run.clone(), cp))
+        }
         _ => None,
     };
     if let Some((run, cp)) = &resume {
@@ -368,7 +409,13 @@ async fn run_locked(
             });
         }
     }
-    let resume_info = resume.as_ref().map(|(run, cp)| (run.id, cp.position.clone().unwrap_or_default(), cp.records_committed));
+    let resume_info = resume.as_ref().map(|(run, cp)| {
+        (
+            run.id,
+            cp.position.clone().unwrap_or_default(),
+            cp.records_committed,
+        )
+    });
     let options = serde_json::json!({
         "batch_size": opts.batch_size,
         "max_errors": opts.max_errors,
@@ -393,8 +440,13 @@ async fn run_locked(
         if let Some(pos) = cp.position() {
             info!(mapping = %name, run_id, from_run = cp.run_id, position = %pos, "resuming from the checkpoint");
             if let Err(e) = source.seek(&pos) {
-                let _ = target.finish_run(run_id, RunStatus::Failed, Some(&e.to_string())).await;
-                return Err(RunError::Source { mapping: name, source: e });
+                let _ = target
+                    .finish_run(run_id, RunStatus::Failed, Some(&e.to_string()))
+                    .await;
+                return Err(RunError::Source {
+                    mapping: name,
+                    source: e,
+                });
             }
         }
     } else {
@@ -406,7 +458,17 @@ async fn run_locked(
         fingerprint,
         resolve: target.unresolved_errors(&name).await? > 0,
     };
-    let mut summary = stream(target, mapping, tables, source, opts, cancel, Some(ctx), started).await?;
+    let mut summary = stream(
+        target,
+        mapping,
+        tables,
+        source,
+        opts,
+        cancel,
+        Some(ctx),
+        started,
+    )
+    .await?;
     summary.resumed_from = resume_info.map(|(r, p, _)| (r, p));
     Ok(summary)
 }
@@ -438,7 +500,8 @@ async fn stream(
     let transformer = Arc::new(Transformer::new(mapping.clone(), tables.clone()));
 
     // Reader thread → transform thread → this task, each channel bounded.
-    let (raw_tx, raw_rx) = crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(2);
+    let (raw_tx, raw_rx) =
+        crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(2);
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let batch_size = opts.batch_size.max(1);
     let stop = cancel.clone();
@@ -461,7 +524,10 @@ async fn stream(
                 }
             }
         })
-        .map_err(|e| RunError::Source { mapping: name.clone(), source: SourceError::Other(e.to_string()) })?;
+        .map_err(|e| RunError::Source {
+            mapping: name.clone(),
+            source: SourceError::Other(e.to_string()),
+        })?;
     let tr = transformer.clone();
     let transformer_thread = std::thread::Builder::new()
         .name("cutover-transform".into())
@@ -473,7 +539,10 @@ async fn stream(
                 }
             }
         })
-        .map_err(|e| RunError::Source { mapping: name.clone(), source: SourceError::Other(e.to_string()) })?;
+        .map_err(|e| RunError::Source {
+            mapping: name.clone(),
+            source: SourceError::Other(e.to_string()),
+        })?;
 
     let mut c = Counters {
         read: 0,
@@ -509,7 +578,10 @@ async fn stream(
         let batch = match msg {
             Ok(b) => b,
             Err(e) => {
-                fatal = Some(RunError::Source { mapping: name.clone(), source: e });
+                fatal = Some(RunError::Source {
+                    mapping: name.clone(),
+                    source: e,
+                });
                 break;
             }
         };
@@ -554,7 +626,15 @@ async fn stream(
                 };
                 let mut attempt = 0;
                 let res = loop {
-                    match write_batch(target, &transformer.tables, &batch, &mut progress, r.resolve).await {
+                    match write_batch(
+                        target,
+                        &transformer.tables,
+                        &batch,
+                        &mut progress,
+                        r.resolve,
+                    )
+                    .await
+                    {
                         Ok(res) => break Ok(res),
                         Err(e) if e.is_retryable() && attempt < opts.retries => {
                             attempt += 1;
@@ -595,7 +675,12 @@ async fn stream(
         }
         pb.set_position(bytes.load(Ordering::Relaxed));
         let secs = started.elapsed().as_secs_f64().max(0.001);
-        pb.set_message(format!("{} records ({:.0}/s), {} failed", c.read, c.read as f64 / secs, c.failed));
+        pb.set_message(format!(
+            "{} records ({:.0}/s), {} failed",
+            c.read,
+            c.read as f64 / secs,
+            c.failed
+        ));
         if cancel.is_cancelled() {
             interrupted = true;
             break;
@@ -614,10 +699,13 @@ async fn stream(
         RunStatus::Succeeded
     };
     let message = fatal.as_ref().map(|e| e.to_string()).or_else(|| {
-        interrupted.then(|| "interrupted (Ctrl-C); run again to resume from the checkpoint".to_string())
+        interrupted
+            .then(|| "interrupted (Ctrl-C); run again to resume from the checkpoint".to_string())
     });
     if let Some(r) = &run {
-        target.finish_run(r.run_id, status, message.as_deref()).await?;
+        target
+            .finish_run(r.run_id, status, message.as_deref())
+            .await?;
     }
     if let Some(e) = fatal {
         return Err(e);
@@ -645,6 +733,10 @@ async fn stream(
         resumed_from: None,
         message,
         first_errors: c.first_errors,
-        failure_groups: c.groups.into_iter().map(|(k, (n, keys))| (k, n, keys)).collect(),
+        failure_groups: c
+            .groups
+            .into_iter()
+            .map(|(k, (n, keys))| (k, n, keys))
+            .collect(),
     })
 }

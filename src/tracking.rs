@@ -210,7 +210,10 @@ impl Holder {
             return pid_alive(self.pid);
         }
         match chrono::DateTime::parse_from_rfc3339(&self.heartbeat_at) {
-            Ok(t) => (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds() < STALE_AFTER_SECS,
+            Ok(t) => {
+                (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()
+                    < STALE_AFTER_SECS
+            }
             Err(_) => false,
         }
     }
@@ -224,11 +227,22 @@ mod tests {
     fn liveness() {
         let me = Holder::me(None);
         assert!(me.is_alive());
-        let gone = Holder { pid: 999_999_999, ..me.clone() };
+        let gone = Holder {
+            pid: 999_999_999,
+            ..me.clone()
+        };
         assert!(!gone.is_alive());
-        let remote_stale = Holder { host: "elsewhere".into(), heartbeat_at: "2020-01-01T00:00:00Z".into(), ..me.clone() };
+        let remote_stale = Holder {
+            host: "elsewhere".into(),
+            heartbeat_at: "2020-01-01T00:00:00Z".into(),
+            ..me.clone()
+        };
         assert!(!remote_stale.is_alive());
-        let remote_fresh = Holder { host: "elsewhere".into(), heartbeat_at: now_text(), ..me };
+        let remote_fresh = Holder {
+            host: "elsewhere".into(),
+            heartbeat_at: now_text(),
+            ..me
+        };
         assert!(remote_fresh.is_alive());
     }
 }

@@ -127,21 +127,21 @@ impl Transformer {
             .map(|r| {
                 let next = r.next.clone();
                 match r.decode() {
-                Ok(rec) => self.record(rec, lookup),
-                Err(e) => Transformed {
-                    key: e.key.clone(),
-                    position: e.position.clone(),
-                    next,
-                    outcome: Outcome::Failed(ErrorRow {
-                        record_key: e.key,
-                        position: e.position,
-                        stage: Stage::Read,
-                        column: None,
-                        message: e.message,
-                        record: e.record,
-                    }),
-                },
-            }
+                    Ok(rec) => self.record(rec, lookup),
+                    Err(e) => Transformed {
+                        key: e.key.clone(),
+                        position: e.position.clone(),
+                        next,
+                        outcome: Outcome::Failed(ErrorRow {
+                            record_key: e.key,
+                            position: e.position,
+                            stage: Stage::Read,
+                            column: None,
+                            message: e.message,
+                            record: e.record,
+                        }),
+                    },
+                }
             })
             .collect::<Vec<_>>()
             .into_iter()
@@ -198,9 +198,9 @@ impl Transformer {
             let elements: Vec<Option<(&Value, usize)>> = match &spec.for_each {
                 None => vec![None],
                 Some(fe) => {
-                    let v = fe.eval(&base).map_err(|m| {
-                        (Some(format!("{}.for_each", spec.table)), m)
-                    })?;
+                    let v = fe
+                        .eval(&base)
+                        .map_err(|m| (Some(format!("{}.for_each", spec.table)), m))?;
                     match &*v {
                         Value::Null => Vec::new(),
                         Value::Array(_) => {
@@ -209,7 +209,16 @@ impl Transformer {
                                 Some(Value::Array(a)) => a,
                                 _ => {
                                     // A computed array (e.g. split()) is evaluated per element below.
-                                    return self.rows_computed(ti, t, rec, &v, &base, lookup, rows, filtered_any);
+                                    return self.rows_computed(
+                                        ti,
+                                        t,
+                                        rec,
+                                        &v,
+                                        &base,
+                                        lookup,
+                                        rows,
+                                        filtered_any,
+                                    );
                                 }
                             };
                             arr.iter().enumerate().map(|(i, e)| Some((e, i))).collect()
@@ -258,15 +267,29 @@ impl Transformer {
         let owned = arr.clone();
         for (ti, t) in self.tables.iter().enumerate().skip(from) {
             let elements: Vec<(Value, usize)> = if ti == from {
-                owned.as_array().cloned().unwrap_or_default().into_iter().enumerate().map(|(i, e)| (e, i)).collect()
+                owned
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| (e, i))
+                    .collect()
             } else if let Some(fe) = &t.spec.for_each {
-                match fe.eval(base).map_err(|m| (Some(format!("{}.for_each", t.spec.table)), m))?.into_owned() {
+                match fe
+                    .eval(base)
+                    .map_err(|m| (Some(format!("{}.for_each", t.spec.table)), m))?
+                    .into_owned()
+                {
                     Value::Null => Vec::new(),
                     Value::Array(a) => a.into_iter().enumerate().map(|(i, e)| (e, i)).collect(),
                     other => {
                         return Err((
                             Some(format!("{}.for_each", t.spec.table)),
-                            format!("for_each expects an array, found {}", crate::mapping::functions::show(&other)),
+                            format!(
+                                "for_each expects an array, found {}",
+                                crate::mapping::functions::show(&other)
+                            ),
                         ))
                     }
                 }
@@ -306,12 +329,21 @@ impl Transformer {
         let keymap = match &self.mapping.keymap {
             None => None,
             Some(k) => {
-                let legacy = k.legacy.eval(base).map_err(|m| (Some("keymap.legacy".into()), m))?;
-                let new = k.new.eval(base).map_err(|m| (Some("keymap.new".into()), m))?;
+                let legacy = k
+                    .legacy
+                    .eval(base)
+                    .map_err(|m| (Some("keymap.legacy".into()), m))?;
+                let new = k
+                    .new
+                    .eval(base)
+                    .map_err(|m| (Some("keymap.new".into()), m))?;
                 if legacy.is_null() || new.is_null() {
                     return Err((
                         Some("keymap".into()),
-                        format!("the key map needs a legacy and a new key (record {})", rec.key),
+                        format!(
+                            "the key map needs a legacy and a new key (record {})",
+                            rec.key
+                        ),
                     ));
                 }
                 Some((
@@ -348,10 +380,7 @@ impl Transformer {
             let v = c.expr.eval(scope).map_err(|m| (col(), m))?;
             let sv = cast(&v, ty).map_err(|m| (col(), m))?;
             if sv.is_null() && t.key_idx.iter().any(|&k| spec.columns[k].name == c.name) {
-                return Err((
-                    col(),
-                    format!("key column {} is null", c.name),
-                ));
+                return Err((col(), format!("key column {} is null", c.name)));
             }
             out.push(sv);
         }
@@ -374,8 +403,14 @@ fn base_clone<'a>(s: &Scope<'a>) -> Scope<'a> {
 fn fe_path_value<'a>(fe: &crate::mapping::Expr, s: &Scope<'a>) -> Option<&'a Value> {
     use crate::mapping::functions::{Expr, Root};
     match fe {
-        Expr::Path { root: Root::Value, segs } => Some(follow(s.value, segs)),
-        Expr::Path { root: Root::Key, segs } => Some(follow(s.key, segs)),
+        Expr::Path {
+            root: Root::Value,
+            segs,
+        } => Some(follow(s.value, segs)),
+        Expr::Path {
+            root: Root::Key,
+            segs,
+        } => Some(follow(s.key, segs)),
         _ => None,
     }
 }
@@ -393,7 +428,11 @@ mod tests {
             .tables
             .iter()
             .zip(types)
-            .map(|(t, ty)| BoundTable { key_idx: t.key_indexes(), spec: t.clone(), types: ty })
+            .map(|(t, ty)| BoundTable {
+                key_idx: t.key_indexes(),
+                spec: t.clone(),
+                types: ty,
+            })
             .collect();
         Transformer::new(m, tables)
     }
@@ -433,16 +472,31 @@ columns.n = "index"
     fn tr() -> Transformer {
         let int = ColumnType::Integer { bits: 64 };
         let text = ColumnType::Text { max_len: None };
-        transformer(M, vec![vec![text.clone(), int.clone()], vec![text.clone(), text, int]])
+        transformer(
+            M,
+            vec![
+                vec![text.clone(), int.clone()],
+                vec![text.clone(), text, int],
+            ],
+        )
     }
 
     #[test]
     fn rows_per_table_and_for_each() {
-        let t = tr().record(rec("k1", json!({"hash": "h", "page": "7", "sigs": [{"a": "x"}, {"a": "y"}]})), None);
+        let t = tr().record(
+            rec(
+                "k1",
+                json!({"hash": "h", "page": "7", "sigs": [{"a": "x"}, {"a": "y"}]}),
+            ),
+            None,
+        );
         match t.outcome {
             Outcome::Rows { rows, .. } => {
                 assert_eq!(rows.len(), 3);
-                assert_eq!(rows[0], (0, vec![SqlValue::Text("h".into()), SqlValue::Int(7)]));
+                assert_eq!(
+                    rows[0],
+                    (0, vec![SqlValue::Text("h".into()), SqlValue::Int(7)])
+                );
                 assert_eq!(rows[2].1[1], SqlValue::Text("y".into()));
                 assert_eq!(rows[2].1[2], SqlValue::Int(1));
             }
@@ -455,7 +509,10 @@ columns.n = "index"
 
     #[test]
     fn bad_records_fail_whole_naming_column() {
-        let t = tr().record(rec("k3", json!({"hash": "h", "page": "7x", "secret": "pw"})), None);
+        let t = tr().record(
+            rec("k3", json!({"hash": "h", "page": "7x", "secret": "pw"})),
+            None,
+        );
         match t.outcome {
             Outcome::Failed(e) => {
                 assert_eq!(e.column.as_deref(), Some("contract.page"));
@@ -469,12 +526,18 @@ columns.n = "index"
         match t.outcome {
             Outcome::Failed(e) => {
                 assert_eq!(e.column.as_deref(), Some("signature.for_each"));
-                assert!(e.message.starts_with("for_each expects an array"), "{}", e.message);
+                assert!(
+                    e.message.starts_with("for_each expects an array"),
+                    "{}",
+                    e.message
+                );
             }
             other => panic!("{other:?}"),
         }
         let t = tr().record(rec("k5", json!({"hash": "h", "sigs": [{"b": 1}]})), None);
-        assert!(matches!(t.outcome, Outcome::Failed(ref e) if e.message == "required value item.a is missing or null"));
+        assert!(
+            matches!(t.outcome, Outcome::Failed(ref e) if e.message == "required value item.a is missing or null")
+        );
     }
 
     #[test]

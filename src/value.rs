@@ -6,8 +6,8 @@
 //! database sees it.
 
 use crate::mapping::functions::{
-    parse_bool, parse_date, parse_decimal, parse_float, parse_instant, parse_int, show,
-    Instant, Kind, TimeFormat,
+    parse_bool, parse_date, parse_decimal, parse_float, parse_instant, parse_int, show, Instant,
+    Kind, TimeFormat,
 };
 use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
@@ -17,7 +17,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnType {
     /// Signed integer of `bits` width (16, 32, 64).
-    Integer { bits: u8 },
+    Integer {
+        bits: u8,
+    },
     Float,
     /// Exact decimal; precision and scale when declared.
     Decimal {
@@ -26,12 +28,18 @@ pub enum ColumnType {
     },
     Bool,
     /// Text with an optional maximum length in characters.
-    Text { max_len: Option<u32> },
+    Text {
+        max_len: Option<u32>,
+    },
     Date,
     Time,
-    Timestamp { tz: bool },
+    Timestamp {
+        tz: bool,
+    },
     Uuid,
-    Json { binary: bool },
+    Json {
+        binary: bool,
+    },
     Bytes,
     Enum(Vec<String>),
     /// No declared type (SQLite): values go in as they come.
@@ -65,14 +73,16 @@ impl ColumnType {
 
     /// Whether an expression of static kind `k` can never fit this column
     /// (a load-time error), e.g. a `date` into an integer column.
+    #[allow(clippy::match_like_matches_macro)]
     pub fn rejects(&self, k: Kind) -> bool {
         use ColumnType as C;
         match (self, k) {
             (_, Kind::Any) | (C::Any, _) | (C::Text { .. }, _) | (C::Json { .. }, _) => false,
             (C::Integer { .. }, Kind::Int | Kind::Bool | Kind::Decimal | Kind::Text) => false,
-            (C::Float | C::Decimal { .. }, Kind::Int | Kind::Float | Kind::Decimal | Kind::Text) => {
-                false
-            }
+            (
+                C::Float | C::Decimal { .. },
+                Kind::Int | Kind::Float | Kind::Decimal | Kind::Text,
+            ) => false,
             (C::Bool, Kind::Bool | Kind::Int | Kind::Text) => false,
             (C::Date, Kind::Date | Kind::Timestamp | Kind::Text) => false,
             (C::Timestamp { .. }, Kind::Timestamp | Kind::Date | Kind::Text) => false,
@@ -218,7 +228,9 @@ pub fn cast(v: &Value, ty: &ColumnType) -> Result<SqlValue, String> {
                 }
                 _ => None,
             };
-            SqlValue::Time(t.ok_or_else(|| format!("{} is not a time of day (HH:MM[:SS])", show(v)))?)
+            SqlValue::Time(
+                t.ok_or_else(|| format!("{} is not a time of day (HH:MM[:SS])", show(v)))?,
+            )
         }
         ColumnType::Timestamp { tz } => {
             if v.is_number() {
@@ -239,11 +251,15 @@ pub fn cast(v: &Value, ty: &ColumnType) -> Result<SqlValue, String> {
                 Value::String(s) => s.trim(),
                 _ => return Err(format!("{} is not a UUID", show(v))),
             };
-            SqlValue::Uuid(uuid::Uuid::parse_str(t).map_err(|_| format!("{} is not a UUID", show(v)))?)
+            SqlValue::Uuid(
+                uuid::Uuid::parse_str(t).map_err(|_| format!("{} is not a UUID", show(v)))?,
+            )
         }
         ColumnType::Json { .. } => SqlValue::Json(match v {
             // Text that already is JSON (e.g. from `| json`) goes in as is.
-            Value::String(s) if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() => s.clone(),
+            Value::String(s) if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() => {
+                s.clone()
+            }
             other => other.to_string(),
         }),
         ColumnType::Bytes => match v {
@@ -289,8 +305,14 @@ mod tests {
 
     #[test]
     fn integers_check_range_and_form() {
-        assert_eq!(cast(&json!("42"), &ColumnType::Integer { bits: 64 }), Ok(SqlValue::Int(42)));
-        assert_eq!(cast(&json!(true), &ColumnType::Integer { bits: 16 }), Ok(SqlValue::Int(1)));
+        assert_eq!(
+            cast(&json!("42"), &ColumnType::Integer { bits: 64 }),
+            Ok(SqlValue::Int(42))
+        );
+        assert_eq!(
+            cast(&json!(true), &ColumnType::Integer { bits: 16 }),
+            Ok(SqlValue::Int(1))
+        );
         let e = cast(&json!(70000), &ColumnType::Integer { bits: 16 }).unwrap_err();
         assert_eq!(e, "70000 is out of range for a 16-bit integer column");
         let e = cast(&json!("abc"), &ColumnType::Integer { bits: 64 }).unwrap_err();
@@ -299,25 +321,48 @@ mod tests {
 
     #[test]
     fn decimals_are_exact_and_bounded() {
-        let ty = ColumnType::Decimal { precision: Some(10), scale: Some(2) };
+        let ty = ColumnType::Decimal {
+            precision: Some(10),
+            scale: Some(2),
+        };
         let n: Value = serde_json::from_str("2328.6").unwrap();
         assert_eq!(cast(&n, &ty), Ok(SqlValue::Decimal("2328.60".into())));
-        assert_eq!(cast(&json!("0.125"), &ty), Ok(SqlValue::Decimal("0.13".into())));
+        assert_eq!(
+            cast(&json!("0.125"), &ty),
+            Ok(SqlValue::Decimal("0.13".into()))
+        );
         let e = cast(&json!("123456789.5"), &ty).unwrap_err();
         assert!(e.contains("does not fit decimal(10,2)"), "{e}");
         let big: Value = serde_json::from_str("123456789012345678901234567890.000000001").unwrap();
         assert_eq!(
-            cast(&big, &ColumnType::Decimal { precision: None, scale: None }),
-            Ok(SqlValue::Decimal("123456789012345678901234567890.000000001".into()))
+            cast(
+                &big,
+                &ColumnType::Decimal {
+                    precision: None,
+                    scale: None
+                }
+            ),
+            Ok(SqlValue::Decimal(
+                "123456789012345678901234567890.000000001".into()
+            ))
         );
     }
 
     #[test]
     fn text_length_and_enum() {
         let e = cast(&json!("abcdef"), &ColumnType::Text { max_len: Some(5) }).unwrap_err();
-        assert_eq!(e, "'abcdef' is 6 characters long, longer than the column's limit of 5");
-        assert_eq!(cast(&json!("héllo"), &ColumnType::Text { max_len: Some(5) }), Ok(SqlValue::Text("héllo".into())));
-        assert_eq!(cast(&json!({"a":1}), &ColumnType::Text { max_len: None }), Ok(SqlValue::Text("{\"a\":1}".into())));
+        assert_eq!(
+            e,
+            "'abcdef' is 6 characters long, longer than the column's limit of 5"
+        );
+        assert_eq!(
+            cast(&json!("héllo"), &ColumnType::Text { max_len: Some(5) }),
+            Ok(SqlValue::Text("héllo".into()))
+        );
+        assert_eq!(
+            cast(&json!({"a":1}), &ColumnType::Text { max_len: None }),
+            Ok(SqlValue::Text("{\"a\":1}".into()))
+        );
         let e = cast(&json!("x"), &ColumnType::Enum(vec!["a".into(), "b".into()])).unwrap_err();
         assert_eq!(e, "'x' is not one of the enum's values (a, b)");
     }
@@ -325,22 +370,49 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(
-            cast(&json!("2024-05-04T04:44:31+02:00"), &ColumnType::Timestamp { tz: false }).unwrap().to_text().unwrap(),
+            cast(
+                &json!("2024-05-04T04:44:31+02:00"),
+                &ColumnType::Timestamp { tz: false }
+            )
+            .unwrap()
+            .to_text()
+            .unwrap(),
             "2024-05-04 02:44:31"
         );
-        assert_eq!(cast(&json!("2024-05-04"), &ColumnType::Date).unwrap().to_text().unwrap(), "2024-05-04");
+        assert_eq!(
+            cast(&json!("2024-05-04"), &ColumnType::Date)
+                .unwrap()
+                .to_text()
+                .unwrap(),
+            "2024-05-04"
+        );
         let e = cast(&json!(1714797871), &ColumnType::Timestamp { tz: false }).unwrap_err();
         assert!(e.contains("timestamp('epoch')"), "{e}");
         let e = cast(&json!("soon"), &ColumnType::Date).unwrap_err();
         assert!(e.contains("'soon' is not a date"), "{e}");
-        assert_eq!(cast(&json!("20:00"), &ColumnType::Time).unwrap().to_text().unwrap(), "20:00:00");
+        assert_eq!(
+            cast(&json!("20:00"), &ColumnType::Time)
+                .unwrap()
+                .to_text()
+                .unwrap(),
+            "20:00:00"
+        );
     }
 
     #[test]
     fn json_and_uuid() {
-        assert_eq!(cast(&json!({"a": [1]}), &ColumnType::Json { binary: true }), Ok(SqlValue::Json("{\"a\":[1]}".into())));
-        assert_eq!(cast(&json!("{\"a\":1}"), &ColumnType::Json { binary: true }), Ok(SqlValue::Json("{\"a\":1}".into())));
-        assert_eq!(cast(&json!("plain"), &ColumnType::Json { binary: true }), Ok(SqlValue::Json("\"plain\"".into())));
+        assert_eq!(
+            cast(&json!({"a": [1]}), &ColumnType::Json { binary: true }),
+            Ok(SqlValue::Json("{\"a\":[1]}".into()))
+        );
+        assert_eq!(
+            cast(&json!("{\"a\":1}"), &ColumnType::Json { binary: true }),
+            Ok(SqlValue::Json("{\"a\":1}".into()))
+        );
+        assert_eq!(
+            cast(&json!("plain"), &ColumnType::Json { binary: true }),
+            Ok(SqlValue::Json("\"plain\"".into()))
+        );
         assert!(cast(&json!("nope"), &ColumnType::Uuid).is_err());
         assert!(ColumnType::Integer { bits: 64 }.rejects(Kind::Date));
         assert!(!ColumnType::Integer { bits: 64 }.rejects(Kind::Any));

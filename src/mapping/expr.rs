@@ -145,7 +145,12 @@ impl<'a> Lexer<'a> {
                 match chars.next() {
                     Some((_, 'n')) => out.push('\n'),
                     Some((_, 't')) => out.push('\t'),
-                    Some((_, other)) => out.push(other),
+                    Some((_, c @ ('\\' | '\'' | '"'))) => out.push(c),
+                    // Other escapes stay as written, so regexes read naturally: '\d+'.
+                    Some((_, other)) => {
+                        out.push('\\');
+                        out.push(other);
+                    }
                     None => break,
                 }
             } else {
@@ -297,10 +302,11 @@ impl Parser {
             }
             Tok::Num(n) => {
                 self.pos += 1;
-                let num: serde_json::Number = serde_json::from_str(&n).map_err(|_| SyntaxError {
-                    at,
-                    message: format!("'{n}' is not a number"),
-                })?;
+                let num: serde_json::Number =
+                    serde_json::from_str(&n).map_err(|_| SyntaxError {
+                        at,
+                        message: format!("'{n}' is not a number"),
+                    })?;
                 Ok(Ast::Literal(Value::Number(num)))
             }
             Tok::Sym('(') => {

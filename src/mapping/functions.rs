@@ -256,7 +256,9 @@ fn compile_path(root: &str, segs: &[Seg], at: usize, env: &Env) -> Result<Expr, 
                 [Seg::Field(f)] if captures.iter().any(|c| c == f) => Ok(Expr::Capture(f.clone())),
                 [Seg::Field(f)] => Err(CompileError {
                     at,
-                    message: format!("`file.{f}` is never set: the source path captures no `{{{f}}}`"),
+                    message: format!(
+                        "`file.{f}` is never set: the source path captures no `{{{f}}}`"
+                    ),
                     hint: Some(if captures.is_empty() {
                         "the source path has no {name} captures; `file.path` is available".into()
                     } else {
@@ -266,7 +268,10 @@ fn compile_path(root: &str, segs: &[Seg], at: usize, env: &Env) -> Result<Expr, 
                         )
                     }),
                 }),
-                _ => Err(cerr(at, "use `file.path` or `file.NAME` for a captured {NAME}")),
+                _ => Err(cerr(
+                    at,
+                    "use `file.path` or `file.NAME` for a captured {NAME}",
+                )),
             };
         }
         "true" | "false" | "null" => unreachable_literal(at)?,
@@ -601,7 +606,11 @@ fn compile_call(
     };
     // Constant arguments that were folded into the function are dropped.
     let args = match &func {
-        Func::Date(_) | Func::Timestamp(_) | Func::Uuid5(_) | Func::Truncate(_) | Func::Lookup(_) => {
+        Func::Date(_)
+        | Func::Timestamp(_)
+        | Func::Uuid5(_)
+        | Func::Truncate(_)
+        | Func::Lookup(_) => {
             list.truncate(1);
             list
         }
@@ -619,7 +628,7 @@ fn compile_call(
 }
 
 /// Levenshtein distance, for "did you mean" hints.
-fn strsim(a: &str, b: &str) -> usize {
+pub fn strsim(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -665,7 +674,9 @@ impl Expr {
     pub fn kind(&self) -> Kind {
         match self {
             Expr::Literal(v) => kind_of(v),
-            Expr::Path { root: Root::Index, .. } => Kind::Int,
+            Expr::Path {
+                root: Root::Index, ..
+            } => Kind::Int,
             Expr::Path {
                 root: Root::FilePath,
                 ..
@@ -836,9 +847,7 @@ pub fn parse_int(v: &Value) -> Result<i64, String> {
 
 pub fn parse_float(v: &Value) -> Result<f64, String> {
     let f = match v {
-        Value::Number(n) => n
-            .as_f64()
-            .or_else(|| n.to_string().parse::<f64>().ok()),
+        Value::Number(n) => n.as_f64().or_else(|| n.to_string().parse::<f64>().ok()),
         Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
@@ -907,11 +916,16 @@ pub fn parse_instant(v: &Value, fmt: &TimeFormat) -> Result<Instant, String> {
     match (fmt, v) {
         (TimeFormat::EpochMillis, _) => {
             let ms = parse_int(v).map_err(|_| format!("{} is not epoch milliseconds", show(v)))?;
-            epoch(ms.div_euclid(1000), (ms.rem_euclid(1000) * 1_000_000) as u32)
+            epoch(
+                ms.div_euclid(1000),
+                (ms.rem_euclid(1000) * 1_000_000) as u32,
+            )
         }
         (TimeFormat::EpochSeconds, _) | (TimeFormat::Auto, Value::Number(_)) => {
             let d = parse_decimal(v).map_err(|_| format!("{} is not epoch seconds", show(v)))?;
-            let secs = parse_int(&decimal_value(&d.with_scale_round(0, bigdecimal::RoundingMode::Floor)))?;
+            let secs = parse_int(&decimal_value(
+                &d.with_scale_round(0, bigdecimal::RoundingMode::Floor),
+            ))?;
             let frac = (d - BigDecimal::from(secs)) * BigDecimal::from(1_000_000_000);
             let nanos = parse_int(&decimal_value(&frac.with_scale(0))).unwrap_or(0);
             epoch(secs, nanos as u32)
@@ -983,7 +997,7 @@ pub fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
-        Value::Number(_) => parse_decimal(v).map_or(true, |d| d != BigDecimal::from(0)),
+        Value::Number(_) => parse_decimal(v).map_or(true, |d| !bigdecimal::Zero::is_zero(&d)),
         Value::String(s) => !s.is_empty(),
         Value::Array(a) => !a.is_empty(),
         Value::Object(_) => true,
@@ -1066,11 +1080,18 @@ impl Call {
                 let a = self.args[0].eval(s)?;
                 let b = self.args[1].eval(s)?;
                 let eq = loose_eq(&a, &b);
-                return owned(Value::Bool(if matches!(self.func, Func::Eq) { eq } else { !eq }));
+                return owned(Value::Bool(if matches!(self.func, Func::Eq) {
+                    eq
+                } else {
+                    !eq
+                }));
             }
             Func::Concat | Func::Format(_) => {
-                let vals: Vec<Cow<'a, Value>> =
-                    self.args.iter().map(|a| a.eval(s)).collect::<Result<_, _>>()?;
+                let vals: Vec<Cow<'a, Value>> = self
+                    .args
+                    .iter()
+                    .map(|a| a.eval(s))
+                    .collect::<Result<_, _>>()?;
                 if vals.iter().all(|v| v.is_null()) {
                     return owned(Value::Null);
                 }
@@ -1293,8 +1314,11 @@ mod tests {
     }
 
     fn ev(src: &str) -> Value {
-        eval_with(src, json!({"a": {"b": [10, 20]}, "n": "42", "s": " Hello World ", "z": null, "d": 12.50}))
-            .unwrap()
+        eval_with(
+            src,
+            json!({"a": {"b": [10, 20]}, "n": "42", "s": " Hello World ", "z": null, "d": 12.50}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1312,13 +1336,24 @@ mod tests {
     fn casts_are_exact() {
         assert_eq!(ev("value.n | int"), json!(42));
         assert_eq!(ev("'9007199254740993' | int"), json!(9007199254740993i64));
-        assert_eq!(ev("'12345678901234567890.123456789' | decimal").to_string(), "12345678901234567890.123456789");
         assert_eq!(
-            eval_with("value | decimal", serde_json::from_str("12.50").unwrap()).unwrap().to_string(),
+            ev("'12345678901234567890.123456789' | decimal").to_string(),
+            "12345678901234567890.123456789"
+        );
+        assert_eq!(
+            eval_with("value | decimal", serde_json::from_str("12.50").unwrap())
+                .unwrap()
+                .to_string(),
             "12.50"
         );
-        assert_eq!(eval_with("value | int", json!("12a")).unwrap_err(), "'12a' is not an integer");
-        assert_eq!(eval_with("value | int", json!(1.5)).unwrap_err(), "1.5 is not a whole number");
+        assert_eq!(
+            eval_with("value | int", json!("12a")).unwrap_err(),
+            "'12a' is not an integer"
+        );
+        assert_eq!(
+            eval_with("value | int", json!(1.5)).unwrap_err(),
+            "1.5 is not a whole number"
+        );
         assert_eq!(ev("'yes' | bool"), json!(true));
         assert_eq!(ev("value.a | json"), json!("{\"b\":[10,20]}"));
         assert_eq!(ev("value.a.b[0] | text"), json!("10"));
@@ -1341,13 +1376,19 @@ mod tests {
         assert_eq!(ev("value.s | trim | upper"), json!("HELLO WORLD"));
         assert_eq!(ev("value.s | trim | slug"), json!("hello-world"));
         assert_eq!(ev("'Crème Brûlée Co' | slug"), json!("creme-brulee-co"));
-        assert_eq!(ev("value.s | trim | replace('World', 'There')"), json!("Hello There"));
+        assert_eq!(
+            ev("value.s | trim | replace('World', 'There')"),
+            json!("Hello There")
+        );
         assert_eq!(ev("'a1b22' | regex_replace('[0-9]+', '#')"), json!("a#b#"));
         assert_eq!(ev("'abcdef' | truncate(3)"), json!("abc"));
         assert_eq!(ev("'a,b' | split(',')"), json!(["a", "b"]));
         assert_eq!(ev("concat('x', '-', value.n)"), json!("x-42"));
         assert_eq!(ev("value.n | concat('!')"), json!("42!"));
-        assert_eq!(ev("value.n | format('n={} of {}', 'y')"), json!("n=42 of y"));
+        assert_eq!(
+            ev("value.n | format('n={} of {}', 'y')"),
+            json!("n=42 of y")
+        );
         assert_eq!(ev("value.a.b | len"), json!(2));
         assert_eq!(ev("value.z | not"), json!(true));
         assert_eq!(ev("value.n | eq(42)"), json!(false));
@@ -1355,19 +1396,31 @@ mod tests {
         assert_eq!(ev("value.n | gt(9)"), json!(true));
         assert_eq!(ev("value.n | lt(9)"), json!(false));
         assert_eq!(ev("value.s | ne('x')"), json!(true));
-        assert_eq!(ev("'abc' | sha256"), json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        assert_eq!(
+            ev("'abc' | sha256"),
+            json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
     }
 
     #[test]
     fn choices_ids_and_objects() {
-        assert_eq!(ev("'Draft' | map({'Draft': 'draft'}, 'submitted')"), json!("draft"));
-        assert_eq!(ev("'Other' | map({'Draft': 'draft'}, 'submitted')"), json!("submitted"));
+        assert_eq!(
+            ev("'Draft' | map({'Draft': 'draft'}, 'submitted')"),
+            json!("draft")
+        );
+        assert_eq!(
+            ev("'Other' | map({'Draft': 'draft'}, 'submitted')"),
+            json!("submitted")
+        );
         let e = eval_with("value | map({'A': 'a', 'B': 'b'})", json!("C")).unwrap_err();
         assert_eq!(e, "'C' is not one of the mapped values (A, B)");
         let a = ev("value.n | uuid5('pliers')");
         assert_eq!(a, ev("value.n | uuid5('pliers')"));
         assert_ne!(a, ev("value.s | uuid5('pliers')"));
-        assert_eq!(ev("'0E984725-C51C-4BF4-9960-E1C80E27ABA0' | uuid"), json!("0e984725-c51c-4bf4-9960-e1c80e27aba0"));
+        assert_eq!(
+            ev("'0E984725-C51C-4BF4-9960-E1C80E27ABA0' | uuid"),
+            json!("0e984725-c51c-4bf4-9960-e1c80e27aba0")
+        );
         assert_eq!(
             ev("object(legacy_id = value.n | int, migrated_from = 'v2')"),
             json!({"legacy_id": 42, "migrated_from": "v2"})
@@ -1378,11 +1431,23 @@ mod tests {
     fn dates_and_timestamps() {
         assert_eq!(ev("'2024-05-04' | date"), json!("2024-05-04"));
         assert_eq!(ev("'04/05/2024' | date('%d/%m/%Y')"), json!("2024-05-04"));
-        assert_eq!(ev("'Sat, 04 May 2024 04:44:31 GMT' | timestamp"), json!("2024-05-04T04:44:31Z"));
-        assert_eq!(ev("'2024-05-04 04:44:31' | timestamp"), json!("2024-05-04T04:44:31"));
-        assert_eq!(ev("1714797871000 | timestamp('epoch_ms')"), json!("2024-05-04T04:44:31Z"));
+        assert_eq!(
+            ev("'Sat, 04 May 2024 04:44:31 GMT' | timestamp"),
+            json!("2024-05-04T04:44:31Z")
+        );
+        assert_eq!(
+            ev("'2024-05-04 04:44:31' | timestamp"),
+            json!("2024-05-04T04:44:31")
+        );
+        assert_eq!(
+            ev("1714797871000 | timestamp('epoch_ms')"),
+            json!("2024-05-04T04:44:31Z")
+        );
         assert_eq!(ev("1714797871 | timestamp"), json!("2024-05-04T04:44:31Z"));
-        assert_eq!(ev("'31/12/2023 23:59' | timestamp('%d/%m/%Y %H:%M')"), json!("2023-12-31T23:59:00"));
+        assert_eq!(
+            ev("'31/12/2023 23:59' | timestamp('%d/%m/%Y %H:%M')"),
+            json!("2023-12-31T23:59:00")
+        );
         let e = eval_with("value | timestamp", json!("yesterday")).unwrap_err();
         assert!(e.contains("'yesterday' is not a timestamp"), "{e}");
     }
@@ -1394,7 +1459,9 @@ mod tests {
         assert_eq!(e.message, "unknown function `integer`");
         assert_eq!(e.hint.as_deref(), Some("did you mean `int`?"));
         let e = c("item.x", &Env::default());
-        assert!(e.message.contains("only exists inside a table with `for_each`"));
+        assert!(e
+            .message
+            .contains("only exists inside a table with `for_each`"));
         let e = c("file.org_id", &env());
         assert!(e.message.contains("file.org_id"), "{}", e.message);
         let e = c("vaule.x", &env());

@@ -273,7 +273,11 @@ impl Mapping {
         let source_span = src.kind.span();
         let path_text = src.path.as_ref().map(|p| p.get_ref().clone());
         let path = path_text.as_ref().map(|p| dir.join(p));
-        let format = src.format.as_ref().map(|f| *f.get_ref()).unwrap_or_default();
+        let format = src
+            .format
+            .as_ref()
+            .map(|f| *f.get_ref())
+            .unwrap_or_default();
         let mut file_captures = None;
         match kind {
             SourceKind::Kv | SourceKind::Json => {
@@ -362,7 +366,11 @@ impl Mapping {
                 .as_ref()
                 .and_then(|f| cx.expr(f, &env, &format!("{tname}.filter")));
             if t.columns.is_empty() {
-                cx.push(t.table.span(), format!("table {tname} has no columns"), None);
+                cx.push(
+                    t.table.span(),
+                    format!("table {tname} has no columns"),
+                    None,
+                );
             }
             let mut columns = Vec::new();
             for (cname, e) in &t.columns {
@@ -511,7 +519,10 @@ columns.account_id = "item.accountId | required"
         assert_eq!(m.name, "forge_signatures");
         assert_eq!(m.tables.len(), 2);
         assert_eq!(m.tables[1].on_conflict, OnConflict::Ignore);
-        assert_eq!(m.source.path.as_deref(), Some(Path::new("m/signature.jsonl")));
+        assert_eq!(
+            m.source.path.as_deref(),
+            Some(Path::new("m/signature.jsonl"))
+        );
         assert_eq!(m.tables[0].columns[1].loc.line, 12);
         assert_eq!(m.checksum.len(), 64);
     }
@@ -524,15 +535,31 @@ columns.account_id = "item.accountId | required"
         assert_eq!((d.line, d.column), (12, 35));
         assert_eq!(d.message, "contract.page_id: unknown function `integer`");
         assert_eq!(d.hint.as_deref(), Some("did you mean `int`?"));
-        assert!(err.to_string().starts_with("forge.toml:12:35: contract.page_id"));
+        assert!(err
+            .to_string()
+            .starts_with("forge.toml:12:35: contract.page_id"));
 
-        let bad = GOOD.replace("columns.account_id = \"item.accountId | required\"", "columns.x = \"item.accountId\"");
+        let bad = GOOD.replace(
+            "columns.account_id = \"item.accountId | required\"",
+            "columns.x = \"item.accountId\"",
+        );
         let err = Mapping::from_str(Path::new("forge.toml"), &bad).unwrap_err();
-        assert!(err.to_string().contains("key column `account_id` has no `columns.account_id`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("key column `account_id` has no `columns.account_id`"),
+            "{err}"
+        );
 
-        let bad = GOOD.replace("columns.page_id = \"value.pageId | int\"", "columns.page_id = \"item.x\"");
+        let bad = GOOD.replace(
+            "columns.page_id = \"value.pageId | int\"",
+            "columns.page_id = \"item.x\"",
+        );
         let err = Mapping::from_str(Path::new("forge.toml"), &bad).unwrap_err();
-        assert!(err.to_string().contains("`item` only exists inside a table with `for_each`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`item` only exists inside a table with `for_each`"),
+            "{err}"
+        );
 
         let bad = GOOD.replace("on_conflict = \"ignore\"", "on_conflict = \"replace\"");
         let err = Mapping::from_str(Path::new("forge.toml"), &bad).unwrap_err();

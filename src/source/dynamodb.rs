@@ -16,7 +16,9 @@ use std::sync::Arc;
 /// sets become arrays in their stored order, `NULL` becomes null.
 pub fn unwrap_attr(v: Value) -> Result<Value, String> {
     let Value::Object(m) = v else {
-        return Err(format!("expected a DynamoDB type descriptor object, found {v}"));
+        return Err(format!(
+            "expected a DynamoDB type descriptor object, found {v}"
+        ));
     };
     if m.len() != 1 {
         return Err(format!(
@@ -29,13 +31,17 @@ pub fn unwrap_attr(v: Value) -> Result<Value, String> {
         return Err("empty attribute value".into());
     };
     let number = |s: &Value| -> Result<Value, String> {
-        let text = s.as_str().ok_or_else(|| format!("N must be a string of digits, found {s}"))?;
+        let text = s
+            .as_str()
+            .ok_or_else(|| format!("N must be a string of digits, found {s}"))?;
         serde_json::from_str::<Number>(text.trim())
             .map(Value::Number)
             .map_err(|_| format!("N value '{text}' is not a number"))
     };
     let b64 = |s: &Value| -> Result<Value, String> {
-        let text = s.as_str().ok_or_else(|| format!("B must be base64 text, found {s}"))?;
+        let text = s
+            .as_str()
+            .ok_or_else(|| format!("B must be base64 text, found {s}"))?;
         base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|_| format!("B value '{text}' is not base64"))?;
@@ -55,14 +61,21 @@ pub fn unwrap_attr(v: Value) -> Result<Value, String> {
         "NULL" => Ok(Value::Null),
         "M" => unwrap_map(inner),
         "L" => match inner {
-            Value::Array(a) => a.into_iter().map(unwrap_attr).collect::<Result<Vec<_>, _>>().map(Value::Array),
+            Value::Array(a) => a
+                .into_iter()
+                .map(unwrap_attr)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
             other => Err(format!("L must be an array, found {other}")),
         },
         "SS" | "NS" | "BS" => match inner {
             Value::Array(a) => a
                 .iter()
                 .map(|x| match t.as_str() {
-                    "SS" => x.as_str().map(|s| Value::String(s.to_string())).ok_or_else(|| format!("SS holds a non-string {x}")),
+                    "SS" => x
+                        .as_str()
+                        .map(|s| Value::String(s.to_string()))
+                        .ok_or_else(|| format!("SS holds a non-string {x}")),
                     "NS" => number(x),
                     _ => b64(x),
                 })
@@ -103,7 +116,10 @@ pub fn unwrap_line(v: Value) -> Result<Value, String> {
         }
         return Ok(Value::Object(out));
     }
-    Err("the line has neither \"Item\" nor \"Keys\"/\"NewImage\" (not a DynamoDB export line)".into())
+    Err(
+        "the line has neither \"Item\" nor \"Keys\"/\"NewImage\" (not a DynamoDB export line)"
+            .into(),
+    )
 }
 
 /// The bucket root: the ancestor of the export folder against which the
@@ -144,8 +160,12 @@ pub fn open(spec: &SourceSpec) -> Result<FileSource, SourceError> {
             .get("dataFileS3Key")
             .and_then(Value::as_str)
             .ok_or_else(|| fail("no dataFileS3Key".into()))?;
-        let path = resolve_data_file(&export, key)
-            .ok_or_else(|| fail(format!("data file {key} was not found under {}", export.display())))?;
+        let path = resolve_data_file(&export, key).ok_or_else(|| {
+            fail(format!(
+                "data file {key} was not found under {}",
+                export.display()
+            ))
+        })?;
         let meta = std::fs::metadata(&path).map_err(|source| SourceError::Io {
             path: path.clone(),
             source,
@@ -179,7 +199,10 @@ pub fn open(spec: &SourceSpec) -> Result<FileSource, SourceError> {
         Decoder::Dynamo(Arc::new(spec.key.clone())),
         Some(Layout::Lines),
         crate::mapping::SourceKind::Kv,
-        format!("dynamodb export {}", spec.path_text.clone().unwrap_or_default()),
+        format!(
+            "dynamodb export {}",
+            spec.path_text.clone().unwrap_or_default()
+        ),
     ))
 }
 
@@ -211,8 +234,12 @@ mod tests {
 
     #[test]
     fn bad_descriptors_are_errors() {
-        assert!(unwrap_line(json!({"Item": {"a": {"X": 1}}})).unwrap_err().contains("unknown DynamoDB type descriptor 'X'"));
-        assert!(unwrap_line(json!({"Item": {"a": {"N": "abc"}}})).unwrap_err().contains("'abc' is not a number"));
+        assert!(unwrap_line(json!({"Item": {"a": {"X": 1}}}))
+            .unwrap_err()
+            .contains("unknown DynamoDB type descriptor 'X'"));
+        assert!(unwrap_line(json!({"Item": {"a": {"N": "abc"}}}))
+            .unwrap_err()
+            .contains("'abc' is not a number"));
         assert!(unwrap_line(json!({"foo": 1})).is_err());
     }
 }

@@ -101,7 +101,10 @@ fn split_pattern(pattern: &str) -> (PathBuf, Vec<String>) {
         .unwrap_or(parts.len());
     let (base, rest) = if first_pat == parts.len() {
         // A plain path: base is its folder.
-        (&parts[..parts.len().saturating_sub(1)], &parts[parts.len().saturating_sub(1)..])
+        (
+            &parts[..parts.len().saturating_sub(1)],
+            &parts[parts.len().saturating_sub(1)..],
+        )
     } else {
         (&parts[..first_pat], &parts[first_pat..])
     };
@@ -151,8 +154,8 @@ pub fn expand(pattern_path: &Path, pattern_text: &str) -> Result<Vec<SourceFile>
     let (base, segs) = split_pattern(&full);
     // For display, paths are relative to the pattern's literal folder.
     let mut out = Vec::new();
-    let mut frontier: Vec<(PathBuf, String, Vec<(String, String)>)> =
-        vec![(base.clone(), String::new(), Vec::new())];
+    type Node = (PathBuf, String, Vec<(String, String)>);
+    let mut frontier: Vec<Node> = vec![(base.clone(), String::new(), Vec::new())];
     for (i, seg) in segs.iter().enumerate() {
         let last = i + 1 == segs.len();
         let (re, names) = segment_regex(seg)?;
@@ -164,7 +167,10 @@ pub fn expand(pattern_path: &Path, pattern_text: &str) -> Result<Vec<SourceFile>
                 Err(e) if e.kind() == io::ErrorKind::NotFound && i > 0 => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     return Err(SourceError::NoFiles {
-                        pattern: format!("{pattern_text} (folder {} does not exist)", dir.display()),
+                        pattern: format!(
+                            "{pattern_text} (folder {} does not exist)",
+                            dir.display()
+                        ),
                     })
                 }
                 Err(e) => return Err(io_err(&dir)(e)),
@@ -234,7 +240,8 @@ fn open_at(
     let mut f = File::open(&file.path).map_err(io_err(&file.path))?;
     let gz = file.path.extension().is_some_and(|e| e == "gz");
     if !gz && offset > 0 {
-        f.seek(SeekFrom::Start(offset)).map_err(io_err(&file.path))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(io_err(&file.path))?;
         counter.fetch_add(offset, Ordering::Relaxed);
     }
     let counted = Counting {
@@ -252,7 +259,8 @@ fn open_at(
     if gz && offset > 0 {
         // A gzip stream cannot seek: decompress and discard up to the offset
         // (no parsing happens on the skipped bytes).
-        let skipped = io::copy(&mut (&mut r).take(offset), &mut io::sink()).map_err(io_err(&file.path))?;
+        let skipped =
+            io::copy(&mut (&mut r).take(offset), &mut io::sink()).map_err(io_err(&file.path))?;
         if skipped < offset {
             return Err(SourceError::Format {
                 path: file.path.clone(),
@@ -264,7 +272,10 @@ fn open_at(
 }
 
 fn layout_name(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     name.trim_end_matches(".gz").to_string()
 }
 
@@ -277,7 +288,9 @@ impl FileSource {
         let text = spec.path_text.clone().unwrap_or_default();
         let files = expand(path, &text)?;
         let (decoder, layout) = match (spec.kind, spec.format) {
-            (SourceKind::Kv, KvFormat::Object) => (Decoder::KvMember, Some(Layout::Members(Container::Object))),
+            (SourceKind::Kv, KvFormat::Object) => {
+                (Decoder::KvMember, Some(Layout::Members(Container::Object)))
+            }
             (SourceKind::Kv, _) => (Decoder::KvLine, Some(Layout::Lines)),
             _ => (Decoder::Doc, None),
         };
@@ -304,7 +317,11 @@ impl FileSource {
         }
     }
 
-    fn layout_of(&self, file: &SourceFile, r: &mut Box<dyn BufRead + Send>) -> Result<Layout, SourceError> {
+    fn layout_of(
+        &self,
+        file: &SourceFile,
+        r: &mut Box<dyn BufRead + Send>,
+    ) -> Result<Layout, SourceError> {
         if let Some(l) = self.layout {
             return Ok(l);
         }
@@ -329,7 +346,11 @@ impl FileSource {
         }
     }
 
-    fn open_file(&mut self, idx: usize, resume: Option<&Position>) -> Result<Option<Reader>, SourceError> {
+    fn open_file(
+        &mut self,
+        idx: usize,
+        resume: Option<&Position>,
+    ) -> Result<Option<Reader>, SourceError> {
         let file = self.files[idx].clone();
         let offset = resume.map_or(0, |p| p.offset);
         // Layout is decided from the start of the file.
@@ -369,7 +390,12 @@ impl Source for FileSource {
         self.next_file = pos.file as usize;
         self.pending_seek = Some(pos.clone());
         // Bytes of the files before the resume point count as read for progress.
-        let before: u64 = self.files.iter().take(pos.file as usize).map(|f| f.size).sum();
+        let before: u64 = self
+            .files
+            .iter()
+            .take(pos.file as usize)
+            .map(|f| f.size)
+            .sum();
         self.counter.store(before, Ordering::Relaxed);
         Ok(())
     }
@@ -389,7 +415,9 @@ impl Source for FileSource {
                     None => continue,
                 }
             }
-            let Some((idx, reader)) = self.current.as_mut() else { break };
+            let Some((idx, reader)) = self.current.as_mut() else {
+                break;
+            };
             let idx = *idx;
             let file = &self.files[idx];
             let fidx = idx as u32;
@@ -417,8 +445,18 @@ impl Source for FileSource {
                             }
                         }
                         produced.push((
-                            Position { file: fidx, offset: start, line: *line, key: None },
-                            Position { file: fidx, offset: *offset, line: *line, key: None },
+                            Position {
+                                file: fidx,
+                                offset: start,
+                                line: *line,
+                                key: None,
+                            },
+                            Position {
+                                file: fidx,
+                                offset: *offset,
+                                line: *line,
+                                key: None,
+                            },
                             format!("{}:line {}", file.info.path, line),
                             buf,
                         ));
@@ -428,8 +466,18 @@ impl Source for FileSource {
                     while out.len() + produced.len() < max {
                         match s.next_member() {
                             Ok(Some(m)) => produced.push((
-                                Position { file: fidx, offset: m.start, line: m.index, key: None },
-                                Position { file: fidx, offset: m.end, line: m.index, key: None },
+                                Position {
+                                    file: fidx,
+                                    offset: m.start,
+                                    line: m.index,
+                                    key: None,
+                                },
+                                Position {
+                                    file: fidx,
+                                    offset: m.end,
+                                    line: m.index,
+                                    key: None,
+                                },
                                 format!("{}[{}]", file.info.path, m.index),
                                 m.bytes,
                             )),
@@ -451,8 +499,18 @@ impl Source for FileSource {
                     r.read_to_end(&mut buf).map_err(io_err(&file.path))?;
                     let len = buf.len() as u64;
                     produced.push((
-                        Position { file: fidx, offset: 0, line: 0, key: None },
-                        Position { file: fidx, offset: len.max(1), line: 0, key: None },
+                        Position {
+                            file: fidx,
+                            offset: 0,
+                            line: 0,
+                            key: None,
+                        },
+                        Position {
+                            file: fidx,
+                            offset: len.max(1),
+                            line: 0,
+                            key: None,
+                        },
                         file.info.path.clone(),
                         buf,
                     ));
@@ -460,7 +518,12 @@ impl Source for FileSource {
                 }
             }
             let info = file.info.clone();
-            let next_file_pos = Position { file: fidx + 1, offset: 0, line: 0, key: None };
+            let next_file_pos = Position {
+                file: fidx + 1,
+                offset: 0,
+                line: 0,
+                key: None,
+            };
             let n = produced.len();
             for (i, (position, mut next, label, bytes)) in produced.into_iter().enumerate() {
                 // The last record of a finished file resumes at the next file.
@@ -468,7 +531,13 @@ impl Source for FileSource {
                     next = next_file_pos.clone();
                 }
                 let payload = self.payload(bytes);
-                out.push(RawRecord { position, next, file: info.clone(), label, payload });
+                out.push(RawRecord {
+                    position,
+                    next,
+                    file: info.clone(),
+                    label,
+                    payload,
+                });
             }
             if finished {
                 self.current = None;
@@ -492,7 +561,11 @@ impl Source for FileSource {
             h.update(f.size.to_le_bytes());
             h.update(f.modified.to_le_bytes());
         }
-        format!("{} files, sha256:{}", self.files.len(), hex::encode(h.finalize()))
+        format!(
+            "{} files, sha256:{}",
+            self.files.len(),
+            hex::encode(h.finalize())
+        )
     }
 
     fn describe(&self) -> String {

@@ -42,7 +42,11 @@ pub enum Payload {
     /// A JSON document or array element; keyed by its label.
     Doc(Vec<u8>),
     /// Already decoded (SQL sources).
-    Decoded { key: String, key_value: Value, value: Value },
+    Decoded {
+        key: String,
+        key_value: Value,
+        value: Value,
+    },
 }
 
 /// A record as read, before decoding.
@@ -94,12 +98,14 @@ pub fn key_text(v: &Value) -> String {
 
 impl RawRecord {
     /// Decode into a record; the error names the record and says why.
-    pub fn decode(self) -> Result<Record, DecodeError> {
-        let fail = |message: String, record: Value| DecodeError {
-            key: self.label.clone(),
-            position: self.position.clone(),
-            message,
-            record,
+    pub fn decode(self) -> Result<Record, Box<DecodeError>> {
+        let fail = |message: String, record: Value| {
+            Box::new(DecodeError {
+                key: self.label.clone(),
+                position: self.position.clone(),
+                message,
+                record,
+            })
         };
         let (key, key_value, value) = match &self.payload {
             Payload::KvLine(bytes) => {
@@ -210,9 +216,7 @@ pub trait Source: Send {
 pub fn open(mapping: &Mapping) -> Result<Box<dyn Source>, SourceError> {
     let spec = &mapping.source;
     match spec.kind {
-        SourceKind::Kv if spec.format == KvFormat::Dynamodb => {
-            Ok(Box::new(dynamodb::open(spec)?))
-        }
+        SourceKind::Kv if spec.format == KvFormat::Dynamodb => Ok(Box::new(dynamodb::open(spec)?)),
         SourceKind::Kv | SourceKind::Json => Ok(Box::new(files::FileSource::open(spec)?)),
         other => Err(SourceError::Unsupported(kind_name(other).to_string())),
     }

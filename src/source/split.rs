@@ -146,7 +146,10 @@ impl<R: BufRead> Splitter<R> {
                     ))
                 }
                 (_, None) => {
-                    return Err(bad(self.offset, "unexpected end of file inside the document"))
+                    return Err(bad(
+                        self.offset,
+                        "unexpected end of file inside the document",
+                    ))
                 }
                 (State::BeforeFirst, Some(_)) => {
                     let start = self.offset;
@@ -279,7 +282,14 @@ mod tests {
             let got: Vec<&str> = m.iter().map(|(_, _, s)| s.as_str()).collect();
             assert_eq!(
                 got,
-                vec![r#"{"a": "x]}\"y", "b": [1, {"c": 2}]}"#, "12.5e3", r#""s,]""#, "null", "[]", "true"],
+                vec![
+                    r#"{"a": "x]}\"y", "b": [1, {"c": 2}]}"#,
+                    "12.5e3",
+                    r#""s,]""#,
+                    "null",
+                    "[]",
+                    "true"
+                ],
                 "buffer {cap}"
             );
             for (start, end, s) in &m {
@@ -294,7 +304,10 @@ mod tests {
         let text = "{\"k1\" : {\"v\": 1},\n \"k\\\"2\": [2], \"k3\": \"three\"}";
         let m = members(text, Container::Object, 5);
         let got: Vec<&str> = m.iter().map(|(_, _, s)| s.as_str()).collect();
-        assert_eq!(got, vec!["\"k1\":{\"v\": 1}", "\"k\\\"2\":[2]", "\"k3\":\"three\""]);
+        assert_eq!(
+            got,
+            vec!["\"k1\":{\"v\": 1}", "\"k\\\"2\":[2]", "\"k3\":\"three\""]
+        );
     }
 
     #[test]
@@ -306,7 +319,10 @@ mod tests {
         cur.seek(SeekFrom::Start(after_first)).unwrap();
         let mut s = Splitter::resume(BufReader::new(cur), Container::Array, after_first, 1);
         let m = s.next_member().unwrap().unwrap();
-        assert_eq!((m.index, String::from_utf8(m.bytes).unwrap()), (1, r#"{"n":2}"#.to_string()));
+        assert_eq!(
+            (m.index, String::from_utf8(m.bytes).unwrap()),
+            (1, r#"{"n":2}"#.to_string())
+        );
         assert_eq!(s.next_member().unwrap().unwrap().index, 2);
         assert!(s.next_member().unwrap().is_none());
     }
@@ -315,7 +331,11 @@ mod tests {
     fn malformed_documents_are_errors_not_panics() {
         for text in ["[1, 2", "[{\"a\": 1]", "[1 2]", "{\"a\" 1}", "[1,]", "x"] {
             let r = BufReader::new(Cursor::new(text.as_bytes().to_vec()));
-            let kind = if text.starts_with('{') { Container::Object } else { Container::Array };
+            let kind = if text.starts_with('{') {
+                Container::Object
+            } else {
+                Container::Array
+            };
             let mut s = Splitter::new(r, kind);
             let mut res = Ok(Some(()));
             for _ in 0..10 {

@@ -24,14 +24,24 @@ pub enum TargetError {
     #[error("cannot connect to {url}: {message}")]
     Connect { url: String, message: String },
     #[error("{context}: {message}")]
-    Db { context: String, message: String, retryable: bool },
+    Db {
+        context: String,
+        message: String,
+        retryable: bool,
+    },
     #[error("migrations in {dir}: {message}")]
     Migrate { dir: String, message: String },
 }
 
 impl TargetError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TargetError::Db { retryable: true, .. })
+        matches!(
+            self,
+            TargetError::Db {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -76,9 +86,9 @@ impl TableInfo {
 
     /// Whether `key` (in any order) is exactly a unique constraint.
     pub fn is_unique_key(&self, key: &[String]) -> bool {
-        self.unique_keys.iter().any(|u| {
-            u.len() == key.len() && key.iter().all(|k| u.contains(k))
-        })
+        self.unique_keys
+            .iter()
+            .any(|u| u.len() == key.len() && key.iter().all(|k| u.contains(k)))
     }
 }
 
@@ -113,10 +123,16 @@ pub trait BatchTx: Send {
     async fn release_savepoint(&mut self) -> Result<(), DbFailure>;
     /// Upsert rows (values in the table's column order); returns rows changed.
     async fn upsert(&mut self, table: &BoundTable, rows: &[&[SqlValue]]) -> Result<u64, DbFailure>;
-    async fn insert_errors(&mut self, run_id: i64, mapping: &str, errors: &[&ErrorRow]) -> Result<(), DbFailure>;
+    async fn insert_errors(
+        &mut self,
+        run_id: i64,
+        mapping: &str,
+        errors: &[&ErrorRow],
+    ) -> Result<(), DbFailure>;
     /// Set `resolved_at` on the unresolved errors of these record keys.
     async fn resolve_errors(&mut self, mapping: &str, keys: &[&str]) -> Result<(), DbFailure>;
-    async fn save_keymap(&mut self, mapping: &str, pairs: &[(&str, &str)]) -> Result<(), DbFailure>;
+    async fn save_keymap(&mut self, mapping: &str, pairs: &[(&str, &str)])
+        -> Result<(), DbFailure>;
     /// Add the batch's counts to the run and move the checkpoint.
     async fn save_progress(&mut self, p: &Progress) -> Result<(), DbFailure>;
     async fn commit(self: Box<Self>) -> Result<(), DbFailure>;
@@ -138,7 +154,12 @@ pub trait Target: Send + Sync {
     async fn unlock(&self, mapping: &str) -> Result<(), TargetError>;
 
     async fn start_run(&self, run: &NewRun) -> Result<i64, TargetError>;
-    async fn finish_run(&self, run_id: i64, status: RunStatus, message: Option<&str>) -> Result<(), TargetError>;
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        message: Option<&str>,
+    ) -> Result<(), TargetError>;
     /// Mark `running` runs of a mapping whose process is gone as interrupted.
     async fn mark_abandoned(&self, mapping: &str, message: &str) -> Result<u64, TargetError>;
     async fn last_run(&self, mapping: &str) -> Result<Option<RunRow>, TargetError>;
@@ -301,7 +322,7 @@ pub async fn write_batch(
                         stage: Stage::Load,
                         column: None,
                         message: f.message,
-                    record,
+                        record,
                     });
                 } else {
                     let mid = a + (b - a) / 2;
@@ -323,13 +344,18 @@ pub async fn write_batch(
         .collect();
     errors.append(&mut res.errors);
     res.errors = errors;
-    res.filtered = batch.iter().filter(|t| matches!(t.outcome, Outcome::Filtered)).count() as i64;
+    res.filtered = batch
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Filtered))
+        .count() as i64;
     res.failed = res.errors.len() as i64;
     res.written = batch.len() as i64 - res.filtered - res.failed;
 
     if !res.errors.is_empty() {
         let refs: Vec<&ErrorRow> = res.errors.iter().collect();
-        tx.insert_errors(progress.run_id, &progress.mapping, &refs).await.map_err(ctx)?;
+        tx.insert_errors(progress.run_id, &progress.mapping, &refs)
+            .await
+            .map_err(ctx)?;
     }
     let loaded: Vec<&Transformed> = candidates
         .iter()
@@ -346,18 +372,25 @@ pub async fn write_batch(
                 .map(|t| t.key.as_str()),
         );
         if !keys.is_empty() {
-            tx.resolve_errors(&progress.mapping, &keys).await.map_err(ctx)?;
+            tx.resolve_errors(&progress.mapping, &keys)
+                .await
+                .map_err(ctx)?;
         }
     }
     let pairs: Vec<(&str, &str)> = loaded
         .iter()
         .filter_map(|t| match &t.outcome {
-            Outcome::Rows { keymap: Some((l, n)), .. } => Some((l.as_str(), n.as_str())),
+            Outcome::Rows {
+                keymap: Some((l, n)),
+                ..
+            } => Some((l.as_str(), n.as_str())),
             _ => None,
         })
         .collect();
     if !pairs.is_empty() {
-        tx.save_keymap(&progress.mapping, &pairs).await.map_err(ctx)?;
+        tx.save_keymap(&progress.mapping, &pairs)
+            .await
+            .map_err(ctx)?;
     }
     progress.read = batch.len() as i64;
     progress.written = res.written;

@@ -2,13 +2,13 @@
 //! ... WHERE` changed, prepared and cached, sized under the bind limit.
 
 use super::{
-    quote_ident, quote_table, BatchTx, ColumnInfo, DbFailure, Dialect, LockOutcome,
-    MigrateReport, TableInfo, Target, TargetError,
+    quote_ident, quote_table, BatchTx, ColumnInfo, DbFailure, Dialect, LockOutcome, MigrateReport,
+    TableInfo, Target, TargetError,
 };
 use crate::mapping::OnConflict;
 use crate::tracking::{
-    now_text, CheckpointRow, ErrorFilter, ErrorRecord, Holder, NewRun, Progress, RunRow,
-    RunStatus, TableCount,
+    now_text, CheckpointRow, ErrorFilter, ErrorRecord, Holder, NewRun, Progress, RunRow, RunStatus,
+    TableCount,
 };
 use crate::transform::{BoundTable, ErrorRow};
 use crate::value::{ColumnType, SqlValue};
@@ -144,7 +144,11 @@ pub fn column_type(declared: &str) -> ColumnType {
         ColumnType::Json { binary: false }
     } else if d.contains("INT") {
         ColumnType::Integer {
-            bits: if d.contains("SMALLINT") || d.contains("TINYINT") { 16 } else { 64 },
+            bits: if d.contains("SMALLINT") || d.contains("TINYINT") {
+                16
+            } else {
+                64
+            },
         }
     } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
         ColumnType::Text {
@@ -258,8 +262,12 @@ impl SqliteTarget {
                 run_id: r.try_get("run_id").map_err(db("reading the run lock"))?,
                 host: r.try_get("host").map_err(db("reading the run lock"))?,
                 pid: r.try_get("pid").map_err(db("reading the run lock"))?,
-                acquired_at: r.try_get("acquired_at").map_err(db("reading the run lock"))?,
-                heartbeat_at: r.try_get("heartbeat_at").map_err(db("reading the run lock"))?,
+                acquired_at: r
+                    .try_get("acquired_at")
+                    .map_err(db("reading the run lock"))?,
+                heartbeat_at: r
+                    .try_get("heartbeat_at")
+                    .map_err(db("reading the run lock"))?,
             }),
         })
     }
@@ -302,7 +310,9 @@ impl BatchTx for SqliteTx {
         let mut full_sql: Option<String> = None;
         for chunk in rows.chunks(per) {
             let sql = if chunk.len() == per {
-                full_sql.get_or_insert_with(|| upsert_sql(table, per)).clone()
+                full_sql
+                    .get_or_insert_with(|| upsert_sql(table, per))
+                    .clone()
             } else {
                 upsert_sql(table, chunk.len())
             };
@@ -318,7 +328,12 @@ impl BatchTx for SqliteTx {
         Ok(changed)
     }
 
-    async fn insert_errors(&mut self, run_id: i64, mapping: &str, errors: &[&ErrorRow]) -> Result<(), DbFailure> {
+    async fn insert_errors(
+        &mut self,
+        run_id: i64,
+        mapping: &str,
+        errors: &[&ErrorRow],
+    ) -> Result<(), DbFailure> {
         let now = now_text();
         for e in errors {
             sqlx::query(
@@ -357,7 +372,11 @@ impl BatchTx for SqliteTx {
         Ok(())
     }
 
-    async fn save_keymap(&mut self, mapping: &str, pairs: &[(&str, &str)]) -> Result<(), DbFailure> {
+    async fn save_keymap(
+        &mut self,
+        mapping: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<(), DbFailure> {
         for chunk in pairs.chunks(500) {
             let marks = vec!["(?, ?, ?)"; chunk.len()].join(",");
             let sql = format!(
@@ -462,12 +481,17 @@ pub fn upsert_sql(table: &BoundTable, n: usize) -> String {
         .collect();
     match table.spec.on_conflict {
         OnConflict::Fail => {}
-        OnConflict::Ignore => sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", "))),
+        OnConflict::Ignore => {
+            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")))
+        }
         OnConflict::Update if non_key.is_empty() => {
             sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")))
         }
         OnConflict::Update => {
-            let set: Vec<String> = non_key.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            let set: Vec<String> = non_key
+                .iter()
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect();
             let differs: Vec<String> = non_key
                 .iter()
                 .map(|c| format!("{t}.{c} IS NOT excluded.{c}"))
@@ -505,11 +529,12 @@ impl Target for SqliteTarget {
 
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, TargetError> {
         let ctx = "reading the table's columns";
-        let rows = sqlx::query("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)")
-            .bind(table)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db(ctx))?;
+        let rows =
+            sqlx::query("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)")
+                .bind(table)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(ctx))?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -575,15 +600,26 @@ impl Target for SqliteTarget {
             dir: dir.display().to_string(),
             message: m,
         };
-        let migrator = sqlx::migrate::Migrator::new(dir).await.map_err(|e| fail(e.to_string()))?;
-        let before: Vec<i64> = match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
+        let mut migrator = sqlx::migrate::Migrator::new(dir)
             .await
-        {
-            Ok(rows) => rows.iter().filter_map(|r| r.try_get("version").ok()).collect(),
-            Err(_) => Vec::new(),
-        };
-        migrator.run(&self.pool).await.map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.to_string()))?;
+        // Several schema folders may share one target (and its _sqlx_migrations).
+        migrator.set_ignore_missing(true);
+        let before: Vec<i64> =
+            match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(rows) => rows
+                    .iter()
+                    .filter_map(|r| r.try_get("version").ok())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         Ok(MigrateReport {
             applied: migrator
                 .iter()
@@ -637,14 +673,16 @@ impl Target for SqliteTarget {
 
     async fn heartbeat(&self, mapping: &str, run_id: i64) -> Result<(), TargetError> {
         let now = now_text();
-        sqlx::query("UPDATE cutover_locks SET heartbeat_at = ?, run_id = ? WHERE mapping = ? AND pid = ?")
-            .bind(&now)
-            .bind(run_id)
-            .bind(mapping)
-            .bind(i64::from(std::process::id()))
-            .execute(&self.pool)
-            .await
-            .map_err(db("updating the heartbeat"))?;
+        sqlx::query(
+            "UPDATE cutover_locks SET heartbeat_at = ?, run_id = ? WHERE mapping = ? AND pid = ?",
+        )
+        .bind(&now)
+        .bind(run_id)
+        .bind(mapping)
+        .bind(i64::from(std::process::id()))
+        .execute(&self.pool)
+        .await
+        .map_err(db("updating the heartbeat"))?;
         sqlx::query("UPDATE cutover_runs SET heartbeat_at = ? WHERE id = ?")
             .bind(&now)
             .bind(run_id)
@@ -685,7 +723,12 @@ impl Target for SqliteTarget {
         r.try_get("id").map_err(db("recording the run"))
     }
 
-    async fn finish_run(&self, run_id: i64, status: RunStatus, message: Option<&str>) -> Result<(), TargetError> {
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        message: Option<&str>,
+    ) -> Result<(), TargetError> {
         sqlx::query("UPDATE cutover_runs SET status = ?, finished_at = ?, message = COALESCE(?, message) WHERE id = ?")
             .bind(status.as_str())
             .bind(now_text())
@@ -708,12 +751,17 @@ impl Target for SqliteTarget {
     }
 
     async fn last_run(&self, mapping: &str) -> Result<Option<RunRow>, TargetError> {
-        let r = sqlx::query("SELECT * FROM cutover_runs WHERE mapping = ? AND dry_run = 0 ORDER BY id DESC LIMIT 1")
-            .bind(mapping)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db("reading the last run"))?;
-        r.as_ref().map(run_row).transpose().map_err(db("reading the last run"))
+        let r = sqlx::query(
+            "SELECT * FROM cutover_runs WHERE mapping = ? AND dry_run = 0 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(mapping)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("reading the last run"))?;
+        r.as_ref()
+            .map(run_row)
+            .transpose()
+            .map_err(db("reading the last run"))
     }
 
     async fn checkpoint(&self, mapping: &str) -> Result<Option<CheckpointRow>, TargetError> {
@@ -722,26 +770,35 @@ impl Target for SqliteTarget {
             .fetch_optional(&self.pool)
             .await
             .map_err(db("reading the checkpoint"))?;
-        r.as_ref().map(checkpoint_row).transpose().map_err(db("reading the checkpoint"))
+        r.as_ref()
+            .map(checkpoint_row)
+            .transpose()
+            .map_err(db("reading the checkpoint"))
     }
 
     async fn unresolved_errors(&self, mapping: &str) -> Result<i64, TargetError> {
-        let r = sqlx::query("SELECT count(*) AS n FROM cutover_errors WHERE mapping = ? AND resolved_at IS NULL")
-            .bind(mapping)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("counting errors"))?;
+        let r = sqlx::query(
+            "SELECT count(*) AS n FROM cutover_errors WHERE mapping = ? AND resolved_at IS NULL",
+        )
+        .bind(mapping)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting errors"))?;
         r.try_get("n").map_err(db("counting errors"))
     }
 
     async fn runs(&self, mapping: Option<&str>) -> Result<Vec<RunRow>, TargetError> {
-        let rows = sqlx::query("SELECT * FROM cutover_runs WHERE (? IS NULL OR mapping = ?) ORDER BY id")
-            .bind(mapping)
-            .bind(mapping)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading runs"))?;
-        rows.iter().map(run_row).collect::<Result<_, _>>().map_err(db("reading runs"))
+        let rows =
+            sqlx::query("SELECT * FROM cutover_runs WHERE (? IS NULL OR mapping = ?) ORDER BY id")
+                .bind(mapping)
+                .bind(mapping)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading runs"))?;
+        rows.iter()
+            .map(run_row)
+            .collect::<Result<_, _>>()
+            .map_err(db("reading runs"))
     }
 
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, TargetError> {
@@ -749,7 +806,10 @@ impl Target for SqliteTarget {
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading checkpoints"))?;
-        rows.iter().map(checkpoint_row).collect::<Result<_, _>>().map_err(db("reading checkpoints"))
+        rows.iter()
+            .map(checkpoint_row)
+            .collect::<Result<_, _>>()
+            .map_err(db("reading checkpoints"))
     }
 
     async fn table_counts(&self, run_id: i64) -> Result<Vec<TableCount>, TargetError> {
@@ -806,7 +866,11 @@ impl Target for SqliteTarget {
     }
 
     async fn begin(&self) -> Result<Box<dyn BatchTx>, TargetError> {
-        let tx = self.pool.begin().await.map_err(db("starting a batch transaction"))?;
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a batch transaction"))?;
         Ok(Box::new(SqliteTx { tx }))
     }
 
@@ -822,9 +886,21 @@ mod tests {
     #[test]
     fn declared_types() {
         assert_eq!(column_type("INTEGER"), ColumnType::Integer { bits: 64 });
-        assert_eq!(column_type("varchar(64)"), ColumnType::Text { max_len: Some(64) });
-        assert_eq!(column_type("NUMERIC(10,2)"), ColumnType::Decimal { precision: Some(10), scale: Some(2) });
-        assert_eq!(column_type("TIMESTAMP"), ColumnType::Timestamp { tz: false });
+        assert_eq!(
+            column_type("varchar(64)"),
+            ColumnType::Text { max_len: Some(64) }
+        );
+        assert_eq!(
+            column_type("NUMERIC(10,2)"),
+            ColumnType::Decimal {
+                precision: Some(10),
+                scale: Some(2)
+            }
+        );
+        assert_eq!(
+            column_type("TIMESTAMP"),
+            ColumnType::Timestamp { tz: false }
+        );
         assert_eq!(column_type("DATE"), ColumnType::Date);
         assert_eq!(column_type("BOOLEAN"), ColumnType::Bool);
         assert_eq!(column_type(""), ColumnType::Any);

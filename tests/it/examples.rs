@@ -1,0 +1,259 @@
+//! The shipped examples (mappings/, fixtures/, sql/) load with exact counts and values.
+
+use super::util::TestDb;
+use serde_json::Value;
+
+fn expected(path: &str) -> Value {
+    let text = std::fs::read_to_string(super::util::root().join(path)).expect("EXPECTED.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn forge_clean_loads_exactly_and_rerun_changes_nothing() {
+    let db = TestDb::sqlite();
+    let exp = expected("fixtures/forge/EXPECTED.json");
+    let clean = &exp["clean"];
+    let out = db.run(&["run", "mappings/forge_signatures.toml"]).ok();
+    assert!(
+        out.stdout
+            .contains("500 read, 500 written, 0 filtered, 0 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM contract"), 500);
+    assert_eq!(db.count("SELECT count(*) FROM signature"), 579);
+    let checks = &clean["checks"];
+    assert_eq!(
+        db.count("SELECT count(*) FROM contract WHERE deleted_at IS NOT NULL"),
+        checks["contract_deleted_at_not_null"].as_i64().unwrap()
+    );
+    assert_eq!(
+        db.count("SELECT sum(page_id) FROM contract"),
+        checks["sum_page_id"].as_i64().unwrap()
+    );
+    assert_eq!(
+        db.scalar("SELECT min(created_at) FROM contract").unwrap(),
+        checks["min_created_at"].as_str().unwrap()
+    );
+    for s in clean["samples"]["contract"].as_array().unwrap() {
+        let hash = s["hash"].as_str().unwrap();
+        let row = &db.rows(&format!(
+            "SELECT page_id, signature_count, created_at, last_modified, deleted_at FROM contract WHERE hash = '{hash}'"
+        ))[0];
+        assert_eq!(
+            row[0].as_deref(),
+            Some(s["page_id"].to_string().as_str()),
+            "{hash}"
+        );
+        assert_eq!(
+            row[1].as_deref(),
+            Some(s["signature_count"].to_string().as_str())
+        );
+        assert_eq!(row[2].as_deref(), s["created_at"].as_str());
+        assert_eq!(row[3].as_deref(), s["last_modified"].as_str());
+        assert_eq!(row[4].as_deref(), s["deleted_at"].as_str());
+    }
+    // Tracking: the run and its checkpoint.
+    let run = &db.rows("SELECT status, records_read, records_written, records_filtered, records_failed FROM cutover_runs")[0];
+    assert_eq!(
+        run.iter().map(|c| c.clone().unwrap()).collect::<Vec<_>>(),
+        ["succeeded", "500", "500", "0", "0"]
+    );
+    assert_eq!(
+        db.count(
+            "SELECT records_committed FROM cutover_checkpoints WHERE mapping = 'forge_signatures'"
+        ),
+        500
+    );
+
+    // A rerun is a fresh, idempotent pass: nothing rewritten.
+    let before = db.rows("SELECT * FROM contract ORDER BY hash");
+    let out = db.run(&["run", "mappings/forge_signatures.toml"]).ok();
+    assert!(out.stdout.contains("run 2"), "{}", out.stdout);
+    assert_eq!(db.rows("SELECT * FROM contract ORDER BY hash"), before);
+    let rerun = &db
+        .rows("SELECT records_read, rows_written, rows_unchanged FROM cutover_runs WHERE id = 2")
+        [0];
+    assert_eq!(rerun[0].as_deref(), Some("500"));
+    assert_eq!(
+        rerun[1].as_deref(),
+        Some("0"),
+        "a rerun must rewrite no row"
+    );
+    assert_eq!(rerun[2].as_deref(), Some("1079"));
+    assert_eq!(db.count("SELECT count(*) FROM signature"), 579);
+}
+
+#[test]
+fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row() {
+    let db = TestDb::sqlite();
+    let exp = expected("fixtures/forge/EXPECTED.json");
+    let dirty = &exp["dirty"];
+    let out = db
+        .run(&["run", "mappings/forge_signatures_dirty.toml"])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("55 read, 46 written, 0 filtered, 9 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM contract"),
+        dirty["rows"]["contract"].as_i64().unwrap()
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM signature"),
+        dirty["rows"]["signature"].as_i64().unwrap()
+    );
+    // Every record read is written, filtered or failed.
+    let r = &db.rows(
+        "SELECT records_read, records_written, records_filtered, records_failed FROM cutover_runs",
+    )[0];
+    let n: Vec<i64> = r
+        .iter()
+        .map(|c| c.as_ref().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(n[0], n[1] + n[2] + n[3]);
+
+    let errors = db.rows("SELECT record_key, stage, column_name, message, record, position FROM cutover_errors ORDER BY id");
+    assert_eq!(errors.len(), 9);
+    let by_key = |k: &str| {
+        errors
+            .iter()
+            .find(|e| e[0].as_deref() == Some(k))
+            .unwrap_or_else(|| panic!("no error row for {k}: {errors:?}"))
+    };
+    for line in [4, 7, 11] {
+        let e = by_key(&format!("signature-dirty.jsonl:line {line}"));
+        assert_eq!(e[1].as_deref(), Some("read"));
+        assert!(e[4].is_some(), "the raw line is kept");
+        assert!(
+            e[5].as_deref()
+                .unwrap()
+                .contains(&format!("\"line\":{line}")),
+            "{:?}",
+            e[5]
+        );
+    }
+    let transform: Vec<_> = errors
+        .iter()
+        .filter(|e| e[1].as_deref() == Some("transform"))
+        .collect();
+    assert_eq!(transform.len(), 6);
+    let cols: Vec<&str> = transform.iter().map(|e| e[2].as_deref().unwrap()).collect();
+    for c in [
+        "contract.hash",
+        "contract.page_id",
+        "signature.for_each",
+        "signature.account_id",
+        "contract.created_at",
+        "signature.signed_at",
+    ] {
+        assert!(cols.contains(&c), "{c} in {cols:?}");
+    }
+    let page = transform
+        .iter()
+        .find(|e| e[2].as_deref() == Some("contract.page_id"))
+        .unwrap();
+    assert_eq!(page[3].as_deref(), Some("'12a' is not an integer"));
+    let rec: Value = serde_json::from_str(page[4].as_deref().unwrap()).unwrap();
+    assert_eq!(rec["pageId"], "12a", "the failing record is stored as JSON");
+    // The duplicate key: last one wins; unicode and null arrays load.
+    let specials = &dirty["specials"];
+    for (case, sp) in specials.as_object().unwrap() {
+        let hash = sp["hash"].as_str().unwrap();
+        assert_eq!(
+            db.count(&format!(
+                "SELECT page_id FROM contract WHERE hash = '{hash}'"
+            )),
+            sp["page_id"].as_i64().unwrap(),
+            "{case}"
+        );
+        let mut accounts: Vec<String> = db
+            .rows(&format!("SELECT account_id FROM signature WHERE contract_hash = '{hash}' ORDER BY account_id"))
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect();
+        accounts.sort();
+        let mut want: Vec<String> = sp["signature_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        want.sort();
+        assert_eq!(accounts, want, "{case}");
+    }
+    // `cutover errors` shows them.
+    let out = db
+        .run(&["errors", "--mapping", "forge_signatures_dirty"])
+        .ok();
+    assert!(
+        out.stdout.contains("'12a' is not an integer"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("signature-dirty.jsonl:line 4"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn fossawork_json_tree_loads_in_order() {
+    let db = TestDb::sqlite();
+    let exp = expected("fixtures/fossawork/EXPECTED.json");
+    let out = db
+        .run(&[
+            "run",
+            "mappings/fossawork_v1/users.toml",
+            "mappings/fossawork_v1/user_preferences.toml",
+            "mappings/fossawork_v1/user_activities.toml",
+            "mappings/fossawork_v1/work_orders.toml",
+        ])
+        .ok();
+    for (name, m) in exp["mappings"].as_object().unwrap() {
+        let line = format!(
+            "{} read, {} written, {} filtered, {} failed",
+            m["records_read"], m["records_written"], m["records_filtered"], m["records_failed"]
+        );
+        assert!(
+            out.stdout.contains(&line),
+            "{name}: expected '{line}' in\n{}",
+            out.stdout
+        );
+        for (table, rows) in m["rows"].as_object().unwrap() {
+            assert_eq!(
+                db.count(&format!("SELECT count(*) FROM {table}")),
+                rows.as_i64().unwrap(),
+                "{table}"
+            );
+        }
+    }
+    let users = &exp["mappings"]["users"];
+    for s in users["samples"].as_array().unwrap() {
+        let row = &db.rows(&format!(
+            "SELECT new_id, username, email, role FROM users WHERE username = '{}'",
+            s["username"].as_str().unwrap()
+        ))[0];
+        assert_eq!(
+            row[0].as_deref(),
+            s["new_id"].as_str(),
+            "uuid5 ids are deterministic"
+        );
+        assert_eq!(row[2].as_deref(), s["email"].as_str());
+        assert_eq!(row[3].as_deref(), s["role"].as_str());
+    }
+    let err = &db.rows("SELECT record_key, column_name, message FROM cutover_errors WHERE mapping = 'fossawork_users'")[0];
+    assert_eq!(err[0].as_deref(), Some("users.json[12]"));
+    assert_eq!(err[1].as_deref(), Some("users.created_at"));
+    assert!(
+        err[2]
+            .as_deref()
+            .unwrap()
+            .contains("'Invalid Date' is not a timestamp"),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,7 @@
+pub mod util;
+
+mod datasets;
+mod errors_and_plan;
+mod examples;
+mod resume;
+mod sources;
