@@ -96,6 +96,11 @@ pub enum Command {
         /// Never draw progress bars.
         #[arg(long)]
         no_progress: bool,
+        /// Commit after this many records (batches share a transaction until then,
+        /// or for at most 5 s). Default: 200000 on SQLite (each commit rewrites the
+        /// touched pages into the WAL), every batch on servers.
+        #[arg(long, value_name = "N")]
+        commit_every: Option<usize>,
     },
     /// Check a mapping against the target and print what would be written; writes nothing.
     Plan {
@@ -150,6 +155,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             restart,
             dry_run,
             no_progress,
+            commit_every,
         } => {
             let opts = RunOptions {
                 batch_size,
@@ -157,6 +163,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
                 restart,
                 dry_run,
                 progress: !no_progress,
+                commit_every,
                 ..RunOptions::default()
             };
             run(&mappings, &target, &opts, &cancel).await

@@ -7,7 +7,7 @@
 use crate::mapping::{Diagnostic, Mapping, MappingError};
 use crate::record::Position;
 use crate::source::{self, Source, SourceError};
-use crate::target::{write_batch, LockOutcome, Target, TargetError};
+use crate::target::{write_batch, Dialect, LockOutcome, Target, TargetError};
 use crate::tracking::{Holder, NewRun, Progress, RunStatus};
 use crate::transform::{BoundTable, ErrorRow, Outcome, Transformed, Transformer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
+
+/// Longest time batches wait in an open transaction before a commit.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Options of `cutover run`.
 #[derive(Debug, Clone)]
@@ -29,6 +32,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Attempts for a batch that fails on the connection.
     pub retries: u32,
+    /// Commit after this many records (several batches per transaction). `None`:
+    /// the target's default (SQLite groups batches: each commit rewrites every
+    /// touched page into the WAL; servers commit every batch).
+    pub commit_every: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +47,7 @@ impl Default for RunOptions {
             dry_run: false,
             progress: true,
             retries: 5,
+            commit_every: None,
         }
     }
 }
@@ -91,6 +99,8 @@ pub struct TableSummary {
     pub table: String,
     pub rows_written: i64,
     pub rows_unchanged: i64,
+    /// Rows inserted (the rest of rows_written were updates), where the target tells.
+    pub rows_inserted: Option<i64>,
 }
 
 /// What a run did.
@@ -153,6 +163,7 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
             continue;
         };
         let mut types = Vec::new();
+        let mut declared = Vec::new();
         for c in &t.columns {
             match info.column(&c.name) {
                 None => {
@@ -190,6 +201,7 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
                         ));
                     }
                     types.push(col.ty.clone());
+                    declared.push(col.declared.clone());
                 }
             }
         }
@@ -240,6 +252,7 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
                 key_idx: t.key_indexes(),
                 spec: t.clone(),
                 types,
+                declared,
             });
         }
     }
@@ -274,9 +287,15 @@ struct Counters {
     written: i64,
     filtered: i64,
     failed: i64,
-    tables: Vec<(i64, i64)>,
+    tables: Vec<(i64, i64, Option<i64>)>,
     first_errors: Vec<ErrorRow>,
     groups: BTreeMap<String, (usize, Vec<String>)>,
+}
+
+async fn backoff(name: &str, attempt: u32, e: &TargetError) {
+    let wait = Duration::from_millis(250 * (1 << attempt.min(6)));
+    warn!(mapping = %name, attempt, "batch failed on the connection, retrying in {wait:?}: {e}");
+    tokio::time::sleep(wait).await;
 }
 
 fn group_reason(e: &ErrorRow) -> String {
@@ -501,8 +520,8 @@ async fn stream(
 
     // Reader thread → transform thread → this task, each channel bounded.
     let (raw_tx, raw_rx) =
-        crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(2);
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Batch>(2);
+        crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(1);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Batch>(1);
     let batch_size = opts.batch_size.max(1);
     let stop = cancel.clone();
     let reader = std::thread::Builder::new()
@@ -549,12 +568,19 @@ async fn stream(
         written: 0,
         filtered: 0,
         failed: 0,
-        tables: vec![(0, 0); table_names.len()],
+        tables: vec![(0, 0, None); table_names.len()],
         first_errors: Vec::new(),
         groups: BTreeMap::new(),
     };
     let mut fatal: Option<RunError> = None;
     let mut interrupted = false;
+    let commit_every = opts.commit_every.unwrap_or(match target.dialect() {
+        Dialect::Sqlite => 200_000,
+        _ => 1,
+    });
+    let mut open: Option<Box<dyn crate::target::BatchTx>> = None;
+    let mut pending: usize = 0;
+    let mut last_commit = Instant::now();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(20));
     heartbeat.tick().await;
     // Dry run: keys seen per table, to report duplicates within the input.
@@ -562,7 +588,8 @@ async fn stream(
         let msg = tokio::select! {
             m = out_rx.recv() => m,
             _ = heartbeat.tick() => {
-                if let Some(r) = &run {
+                // With a transaction open, its batches carry the heartbeat.
+                if let (Some(r), None) = (&run, &open) {
                     if let Err(e) = target.heartbeat(&name, r.run_id).await {
                         warn!(mapping = %name, "heartbeat failed: {e}");
                     }
@@ -626,23 +653,69 @@ async fn stream(
                 };
                 let mut attempt = 0;
                 let res = loop {
-                    match write_batch(
-                        target,
+                    if open.is_none() {
+                        match target.begin().await {
+                            Ok(tx) => open = Some(tx),
+                            Err(e) if e.is_retryable() && attempt < opts.retries => {
+                                attempt += 1;
+                                backoff(&name, attempt, &e).await;
+                                continue;
+                            }
+                            Err(e) => break Err(e),
+                        }
+                    }
+                    let Some(tx) = open.as_mut() else { continue };
+                    let written = write_batch(
+                        tx.as_mut(),
                         &transformer.tables,
+                        &|o| transformer.original_json(o),
                         &batch,
                         &mut progress,
                         r.resolve,
                     )
-                    .await
-                    {
-                        Ok(res) => break Ok(res),
-                        Err(e) if e.is_retryable() && attempt < opts.retries => {
-                            attempt += 1;
-                            let wait = Duration::from_millis(250 * (1 << attempt.min(6)));
-                            warn!(mapping = %name, attempt, "batch failed on the connection, retrying in {wait:?}: {e}");
-                            tokio::time::sleep(wait).await;
+                    .await;
+                    let pending_before = pending;
+                    let result = match written {
+                        Ok(res) => {
+                            pending += batch.len();
+                            if pending >= commit_every
+                                || last_commit.elapsed() >= COMMIT_INTERVAL
+                                || cancel.is_cancelled()
+                            {
+                                last_commit = Instant::now();
+                                let tx = open.take();
+                                pending = 0;
+                                match tx {
+                                    Some(tx) => tx
+                                        .commit()
+                                        .await
+                                        .map(|_| res)
+                                        .map_err(|f| f.into_target("committing a batch")),
+                                    None => Ok(res),
+                                }
+                            } else {
+                                Ok(res)
+                            }
                         }
-                        Err(e) => break Err(e),
+                        Err(e) => Err(e),
+                    };
+                    match result {
+                        Ok(res) => break Ok(res),
+                        Err(e)
+                            if e.is_retryable()
+                                && attempt < opts.retries
+                                && pending_before == 0 =>
+                        {
+                            // Only this batch was in the transaction: replay it.
+                            open = None;
+                            pending = 0;
+                            attempt += 1;
+                            backoff(&name, attempt, &e).await;
+                        }
+                        Err(e) => {
+                            open = None;
+                            break Err(e);
+                        }
                     }
                 };
                 match res {
@@ -654,6 +727,11 @@ async fn stream(
                         for (acc, t) in c.tables.iter_mut().zip(&res.tables) {
                             acc.0 += t.0;
                             acc.1 += t.1;
+                            acc.2 = match (acc.2, t.2) {
+                                (Some(a), Some(b)) => Some(a + b),
+                                (None, b) => b,
+                                (a, None) => a,
+                            };
                         }
                         for e in res.errors {
                             let g = c.groups.entry(group_reason(&e)).or_default();
@@ -684,6 +762,15 @@ async fn stream(
         if cancel.is_cancelled() {
             interrupted = true;
             break;
+        }
+    }
+    if let Some(tx) = open.take() {
+        // Batches written so far are good (a source error stops reading, it does
+        // not make them wrong): commit them with their checkpoint.
+        if !matches!(fatal, Some(RunError::Target(_))) {
+            if let Err(f) = tx.commit().await {
+                fatal = Some(f.into_target("committing the last batches").into());
+            }
         }
     }
     drop(out_rx);
@@ -723,10 +810,11 @@ async fn stream(
         tables: table_names
             .into_iter()
             .zip(c.tables)
-            .map(|(table, (w, u))| TableSummary {
+            .map(|(table, (w, u, i))| TableSummary {
                 table,
                 rows_written: w,
                 rows_unchanged: u,
+                rows_inserted: i,
             })
             .collect(),
         seconds: started.elapsed().as_secs_f64(),

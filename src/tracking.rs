@@ -70,6 +70,8 @@ pub struct RunRow {
     pub records_failed: i64,
     pub rows_written: i64,
     pub rows_unchanged: i64,
+    /// Rows inserted (the rest of rows_written were updates); where the target tells.
+    pub rows_inserted: Option<i64>,
     pub dry_run: bool,
     pub host: String,
     pub pid: i64,
@@ -119,6 +121,7 @@ pub struct TableCount {
     pub table_name: String,
     pub rows_written: i64,
     pub rows_unchanged: i64,
+    pub rows_inserted: Option<i64>,
 }
 
 /// Filters of `cutover errors`.
@@ -139,8 +142,8 @@ pub struct Progress {
     pub written: i64,
     pub filtered: i64,
     pub failed: i64,
-    /// (table, rows written, rows unchanged).
-    pub tables: Vec<(String, i64, i64)>,
+    /// (table, rows written, rows unchanged, rows inserted if known).
+    pub tables: Vec<(String, i64, i64, Option<i64>)>,
     /// The new checkpoint (resume after this) and the records of the pass so far.
     pub position: Option<Position>,
     pub records_committed: i64,

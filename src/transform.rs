@@ -47,6 +47,8 @@ pub struct ErrorRow {
 pub struct BoundTable {
     pub spec: TableSpec,
     pub types: Vec<ColumnType>,
+    /// The target's declared type of each column (for casts in SQL).
+    pub declared: Vec<String>,
     /// Indexes of the key columns in `spec.columns`.
     pub key_idx: Vec<usize>,
 }
@@ -67,8 +69,9 @@ pub enum Outcome {
     /// Rows to write: (table index, values in column order). May be empty.
     Rows {
         rows: Vec<(usize, Vec<SqlValue>)>,
-        /// The record (redacted), kept for load errors.
-        record: Arc<Value>,
+        /// The record as read (its bytes, not the parsed tree: memory stays small),
+        /// decoded again only if the database rejects it.
+        original: Option<Arc<RawRecord>>,
         /// (legacy key, new key) for the key map.
         keymap: Option<(String, String)>,
     },
@@ -121,13 +124,22 @@ impl Transformer {
         &self.mapping
     }
 
+    /// The record of an outcome as JSON for an error row (decoded again, redacted).
+    pub fn original_json(&self, original: Option<&RawRecord>) -> Value {
+        match original.map(RawRecord::decode) {
+            Some(Ok(rec)) => redact(rec.value, &self.mapping.redact),
+            Some(Err(e)) => e.record,
+            None => Value::Null,
+        }
+    }
+
     /// Decode and transform a batch in parallel, keeping the order.
     pub fn run_batch(&self, raw: Vec<RawRecord>, lookup: Option<&dyn Lookup>) -> Vec<Transformed> {
         raw.into_par_iter()
             .map(|r| {
                 let next = r.next.clone();
                 match r.decode() {
-                    Ok(rec) => self.record(rec, lookup),
+                    Ok(rec) => self.record(rec, lookup, Some(Arc::new(r))),
                     Err(e) => Transformed {
                         key: e.key.clone(),
                         position: e.position.clone(),
@@ -149,7 +161,12 @@ impl Transformer {
     }
 
     /// Transform one record.
-    pub fn record(&self, rec: Record, lookup: Option<&dyn Lookup>) -> Transformed {
+    pub fn record(
+        &self,
+        rec: Record,
+        lookup: Option<&dyn Lookup>,
+        original: Option<Arc<RawRecord>>,
+    ) -> Transformed {
         let outcome = match self.rows_of(&rec, lookup) {
             Ok(o) => o,
             Err((column, message)) => Outcome::Failed(ErrorRow {
@@ -165,7 +182,7 @@ impl Transformer {
             Outcome::Rows { rows, keymap, .. } => Outcome::Rows {
                 rows,
                 keymap,
-                record: Arc::new(redact(rec.value, &self.mapping.redact)),
+                original,
             },
             other => other,
         };
@@ -354,7 +371,7 @@ impl Transformer {
         };
         Ok(Outcome::Rows {
             rows,
-            record: Arc::new(Value::Null),
+            original: None,
             keymap,
         })
     }
@@ -431,6 +448,7 @@ mod tests {
             .map(|(t, ty)| BoundTable {
                 key_idx: t.key_indexes(),
                 spec: t.clone(),
+                declared: vec![String::new(); ty.len()],
                 types: ty,
             })
             .collect();
@@ -489,6 +507,7 @@ columns.n = "index"
                 json!({"hash": "h", "page": "7", "sigs": [{"a": "x"}, {"a": "y"}]}),
             ),
             None,
+            None,
         );
         match t.outcome {
             Outcome::Rows { rows, .. } => {
@@ -503,7 +522,7 @@ columns.n = "index"
             other => panic!("{other:?}"),
         }
         // for_each over null: no rows, no error.
-        let t = tr().record(rec("k2", json!({"hash": "h", "sigs": null})), None);
+        let t = tr().record(rec("k2", json!({"hash": "h", "sigs": null})), None, None);
         assert!(matches!(t.outcome, Outcome::Rows { ref rows, .. } if rows.len() == 1));
     }
 
@@ -511,6 +530,7 @@ columns.n = "index"
     fn bad_records_fail_whole_naming_column() {
         let t = tr().record(
             rec("k3", json!({"hash": "h", "page": "7x", "secret": "pw"})),
+            None,
             None,
         );
         match t.outcome {
@@ -522,7 +542,11 @@ columns.n = "index"
             }
             other => panic!("{other:?}"),
         }
-        let t = tr().record(rec("k4", json!({"hash": "h", "sigs": {"a": 1}})), None);
+        let t = tr().record(
+            rec("k4", json!({"hash": "h", "sigs": {"a": 1}})),
+            None,
+            None,
+        );
         match t.outcome {
             Outcome::Failed(e) => {
                 assert_eq!(e.column.as_deref(), Some("signature.for_each"));
@@ -534,7 +558,11 @@ columns.n = "index"
             }
             other => panic!("{other:?}"),
         }
-        let t = tr().record(rec("k5", json!({"hash": "h", "sigs": [{"b": 1}]})), None);
+        let t = tr().record(
+            rec("k5", json!({"hash": "h", "sigs": [{"b": 1}]})),
+            None,
+            None,
+        );
         assert!(
             matches!(t.outcome, Outcome::Failed(ref e) if e.message == "required value item.a is missing or null")
         );
@@ -542,7 +570,7 @@ columns.n = "index"
 
     #[test]
     fn filter_excludes() {
-        let t = tr().record(rec("k6", json!({"hash": "h", "deleted": true})), None);
+        let t = tr().record(rec("k6", json!({"hash": "h", "deleted": true})), None, None);
         assert!(matches!(t.outcome, Outcome::Filtered), "{:?}", t.outcome);
     }
 }

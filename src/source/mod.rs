@@ -98,7 +98,7 @@ pub fn key_text(v: &Value) -> String {
 
 impl RawRecord {
     /// Decode into a record; the error names the record and says why.
-    pub fn decode(self) -> Result<Record, Box<DecodeError>> {
+    pub fn decode(&self) -> Result<Record, Box<DecodeError>> {
         let fail = |message: String, record: Value| {
             Box::new(DecodeError {
                 key: self.label.clone(),
@@ -188,9 +188,9 @@ impl RawRecord {
             key,
             key_value,
             value,
-            position: self.position,
-            next: self.next,
-            file: self.file,
+            position: self.position.clone(),
+            next: self.next.clone(),
+            file: self.file.clone(),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! table + error rows + checkpoint in one transaction), isolating bad records by
 //! splitting the batch under savepoints.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::mapping::OnConflict;
@@ -115,6 +116,55 @@ pub struct MigrateReport {
     pub applied: Vec<(i64, String)>,
 }
 
+/// Rows an upsert changed; `inserted` when the dialect can tell inserts apart.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpsertCount {
+    /// Rows inserted or updated (unchanged rows are not counted).
+    pub changed: u64,
+    pub inserted: Option<u64>,
+}
+
+/// Apply a folder of sqlx migrations (several folders may share one target:
+/// migrations applied from another folder are not an error).
+pub async fn run_migrations<'a, A>(
+    dir: &Path,
+    pool: A,
+    applied_sql: &str,
+) -> Result<MigrateReport, TargetError>
+where
+    A: sqlx::Acquire<'a> + Copy,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+    for<'c> &'c mut <A::Database as sqlx::Database>::Connection:
+        sqlx::Executor<'c, Database = A::Database>,
+    i64: for<'r> sqlx::Decode<'r, A::Database> + sqlx::Type<A::Database>,
+    for<'q> <A::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, A::Database>,
+    usize: sqlx::ColumnIndex<<A::Database as sqlx::Database>::Row>,
+{
+    let fail = |m: String| TargetError::Migrate {
+        dir: dir.display().to_string(),
+        message: m,
+    };
+    let mut migrator = sqlx::migrate::Migrator::new(dir)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    migrator.set_ignore_missing(true);
+    let before: Vec<i64> = {
+        let mut conn = pool.acquire().await.map_err(|e| fail(e.to_string()))?;
+        sqlx::query_scalar::<_, i64>(applied_sql)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default()
+    };
+    migrator.run(pool).await.map_err(|e| fail(e.to_string()))?;
+    Ok(MigrateReport {
+        applied: migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !before.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect(),
+    })
+}
+
 /// One batch transaction.
 #[async_trait]
 pub trait BatchTx: Send {
@@ -122,7 +172,11 @@ pub trait BatchTx: Send {
     async fn rollback_savepoint(&mut self) -> Result<(), DbFailure>;
     async fn release_savepoint(&mut self) -> Result<(), DbFailure>;
     /// Upsert rows (values in the table's column order); returns rows changed.
-    async fn upsert(&mut self, table: &BoundTable, rows: &[&[SqlValue]]) -> Result<u64, DbFailure>;
+    async fn upsert(
+        &mut self,
+        table: &BoundTable,
+        rows: &[&[SqlValue]],
+    ) -> Result<UpsertCount, DbFailure>;
     async fn insert_errors(
         &mut self,
         run_id: i64,
@@ -179,6 +233,9 @@ pub async fn connect(url: &str) -> Result<Box<dyn Target>, TargetError> {
     if lower.starts_with("sqlite:") {
         return Ok(Box::new(sqlite::SqliteTarget::connect(url).await?));
     }
+    if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
+        return Ok(Box::new(postgres::PgTarget::connect(url).await?));
+    }
     Err(TargetError::UnsupportedUrl(crate::redact_url(url)))
 }
 
@@ -211,8 +268,8 @@ pub struct BatchResult {
     pub written: i64,
     pub filtered: i64,
     pub failed: i64,
-    /// Per table: rows changed, rows sent but unchanged.
-    pub tables: Vec<(i64, i64)>,
+    /// Per table: rows changed, rows sent but unchanged, rows inserted (if known).
+    pub tables: Vec<(i64, i64, Option<i64>)>,
     /// The error rows this batch recorded (read, transform and load).
     pub errors: Vec<ErrorRow>,
 }
@@ -242,9 +299,9 @@ async fn write_set(
     tx: &mut dyn BatchTx,
     tables: &[BoundTable],
     recs: &[&Transformed],
-    counts: &mut [(i64, i64)],
+    counts: &mut [(i64, i64, Option<i64>)],
 ) -> Result<(), DbFailure> {
-    let mut local = vec![(0i64, 0i64); tables.len()];
+    let mut local = vec![(0i64, 0i64, Some(0i64)); tables.len()];
     for (ti, t) in tables.iter().enumerate() {
         let mut rows: Vec<&[SqlValue]> = Vec::new();
         for r in recs {
@@ -260,30 +317,37 @@ async fn write_set(
             continue;
         }
         let rows = fold(t, rows);
-        let changed = tx.upsert(t, &rows).await? as i64;
-        local[ti] = (changed, rows.len() as i64 - changed);
+        let n = tx.upsert(t, &rows).await?;
+        let changed = n.changed as i64;
+        local[ti] = (
+            changed,
+            rows.len() as i64 - changed,
+            n.inserted.map(|i| i as i64),
+        );
     }
     for (c, l) in counts.iter_mut().zip(local) {
         c.0 += l.0;
         c.1 += l.1;
+        c.2 = c.2.zip(l.2).map(|(a, b)| a + b);
     }
     Ok(())
 }
 
-/// Commit one batch: rows of all tables, error rows, key map, resolved errors
-/// and progress in one transaction. Records the database rejects are isolated by
+/// Write one batch into an open transaction: rows of all tables, error rows, key
+/// map, resolved errors and progress (the checkpoint), so that committing the
+/// transaction commits all of it. Records the database rejects are isolated by
 /// splitting the batch under savepoints and become `load` errors.
 pub async fn write_batch(
-    target: &dyn Target,
+    tx: &mut dyn BatchTx,
     tables: &[BoundTable],
+    original_json: &(dyn Fn(Option<&crate::source::RawRecord>) -> serde_json::Value + Sync),
     batch: &[Transformed],
     progress: &mut Progress,
     resolve: bool,
 ) -> Result<BatchResult, TargetError> {
-    let mut tx = target.begin().await?;
     let ctx = |f: DbFailure| f.into_target("writing a batch");
     let mut res = BatchResult {
-        tables: vec![(0, 0); tables.len()],
+        tables: vec![(0, 0, Some(0)); tables.len()],
         ..Default::default()
     };
     let candidates: Vec<&Transformed> = batch
@@ -298,13 +362,14 @@ pub async fn write_batch(
             continue;
         }
         tx.savepoint().await.map_err(ctx)?;
-        let mut counts = vec![(0, 0); tables.len()];
-        match write_set(tx.as_mut(), tables, &candidates[a..b], &mut counts).await {
+        let mut counts = vec![(0, 0, Some(0)); tables.len()];
+        match write_set(tx, tables, &candidates[a..b], &mut counts).await {
             Ok(()) => {
                 tx.release_savepoint().await.map_err(ctx)?;
                 for (t, c) in res.tables.iter_mut().zip(counts) {
                     t.0 += c.0;
                     t.1 += c.1;
+                    t.2 = t.2.zip(c.2).map(|(a, b)| a + b);
                 }
             }
             Err(f) if f.data => {
@@ -313,7 +378,7 @@ pub async fn write_batch(
                     load_failed.push(a);
                     let t = candidates[a];
                     let record = match &t.outcome {
-                        Outcome::Rows { record, .. } => (**record).clone(),
+                        Outcome::Rows { original, .. } => original_json(original.as_deref()),
                         _ => serde_json::Value::Null,
                     };
                     res.errors.push(ErrorRow {
@@ -399,9 +464,8 @@ pub async fn write_batch(
     progress.tables = tables
         .iter()
         .zip(&res.tables)
-        .map(|(t, (w, u))| (t.spec.table.clone(), *w, *u))
+        .map(|(t, (w, u, i))| (t.spec.table.clone(), *w, *u, *i))
         .collect();
     tx.save_progress(progress).await.map_err(ctx)?;
-    tx.commit().await.map_err(ctx)?;
     Ok(res)
 }

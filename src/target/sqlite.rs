@@ -3,7 +3,7 @@
 
 use super::{
     quote_ident, quote_table, BatchTx, ColumnInfo, DbFailure, Dialect, LockOutcome, MigrateReport,
-    TableInfo, Target, TargetError,
+    TableInfo, Target, TargetError, UpsertCount,
 };
 use crate::mapping::OnConflict;
 use crate::tracking::{
@@ -27,7 +27,7 @@ use std::time::Duration;
 const MAX_BINDS: usize = 32_766;
 /// Rows per statement: large enough to amortise the call, small enough to keep
 /// the prepared statement cache effective.
-const ROWS_PER_STATEMENT: usize = 256;
+const ROWS_PER_STATEMENT: usize = 1000;
 
 const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS cutover_runs (
@@ -44,6 +44,7 @@ const DDL: &[&str] = &[
         records_failed INTEGER NOT NULL DEFAULT 0,
         rows_written INTEGER NOT NULL DEFAULT 0,
         rows_unchanged INTEGER NOT NULL DEFAULT 0,
+        rows_inserted INTEGER,
         dry_run INTEGER NOT NULL DEFAULT 0,
         host TEXT NOT NULL,
         pid INTEGER NOT NULL,
@@ -55,6 +56,7 @@ const DDL: &[&str] = &[
         table_name TEXT NOT NULL,
         rows_written INTEGER NOT NULL DEFAULT 0,
         rows_unchanged INTEGER NOT NULL DEFAULT 0,
+        rows_inserted INTEGER,
         PRIMARY KEY (run_id, table_name))",
     "CREATE TABLE IF NOT EXISTS cutover_checkpoints (
         mapping TEXT NOT NULL,
@@ -198,6 +200,7 @@ fn run_row(r: &SqliteRow) -> Result<RunRow, sqlx::Error> {
         records_failed: r.try_get("records_failed")?,
         rows_written: r.try_get("rows_written")?,
         rows_unchanged: r.try_get("rows_unchanged")?,
+        rows_inserted: r.try_get("rows_inserted")?,
         dry_run: r.try_get::<i64, _>("dry_run")? != 0,
         host: r.try_get("host")?,
         pid: r.try_get("pid")?,
@@ -232,10 +235,12 @@ impl SqliteTarget {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", "-32768")
             .pragma("temp_store", "memory");
+        // One connection: SQLite has one writer anyway, and its page cache stays warm
+        // (a pool rotating over several connections holds a cache per connection).
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(1)
             .min_connections(1)
             .connect_with(opts)
             .await
@@ -303,7 +308,11 @@ impl BatchTx for SqliteTx {
             .map(|_| ())
     }
 
-    async fn upsert(&mut self, table: &BoundTable, rows: &[&[SqlValue]]) -> Result<u64, DbFailure> {
+    async fn upsert(
+        &mut self,
+        table: &BoundTable,
+        rows: &[&[SqlValue]],
+    ) -> Result<UpsertCount, DbFailure> {
         let ncols = table.spec.columns.len().max(1);
         let per = ROWS_PER_STATEMENT.min(MAX_BINDS / ncols).max(1);
         let mut changed = 0;
@@ -325,7 +334,10 @@ impl BatchTx for SqliteTx {
             let r = q.execute(&mut *self.tx).await.map_err(|e| classify(&e))?;
             changed += r.rows_affected();
         }
-        Ok(changed)
+        Ok(UpsertCount {
+            changed,
+            inserted: None,
+        })
     }
 
     async fn insert_errors(
@@ -414,7 +426,7 @@ impl BatchTx for SqliteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| classify(&e))?;
-        for (t, w, u) in &p.tables {
+        for (t, w, u, _) in &p.tables {
             sqlx::query(
                 "INSERT INTO cutover_run_tables (run_id, table_name, rows_written, rows_unchanged) VALUES (?, ?, ?, ?)
                  ON CONFLICT (run_id, table_name) DO UPDATE SET rows_written = rows_written + excluded.rows_written,
@@ -596,37 +608,12 @@ impl Target for SqliteTarget {
     }
 
     async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
-        let fail = |m: String| TargetError::Migrate {
-            dir: dir.display().to_string(),
-            message: m,
-        };
-        let mut migrator = sqlx::migrate::Migrator::new(dir)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        // Several schema folders may share one target (and its _sqlx_migrations).
-        migrator.set_ignore_missing(true);
-        let before: Vec<i64> =
-            match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
-                .await
-            {
-                Ok(rows) => rows
-                    .iter()
-                    .filter_map(|r| r.try_get("version").ok())
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        Ok(MigrateReport {
-            applied: migrator
-                .iter()
-                .filter(|m| !m.migration_type.is_down_migration() && !before.contains(&m.version))
-                .map(|m| (m.version, m.description.to_string()))
-                .collect(),
-        })
+        super::run_migrations(
+            dir,
+            &self.pool,
+            "SELECT version FROM _sqlx_migrations WHERE success",
+        )
+        .await
     }
 
     async fn try_lock(&self, mapping: &str, me: &Holder) -> Result<LockOutcome, TargetError> {
@@ -813,7 +800,7 @@ impl Target for SqliteTarget {
     }
 
     async fn table_counts(&self, run_id: i64) -> Result<Vec<TableCount>, TargetError> {
-        let rows = sqlx::query("SELECT run_id, table_name, rows_written, rows_unchanged FROM cutover_run_tables WHERE run_id = ? ORDER BY rowid")
+        let rows = sqlx::query("SELECT run_id, table_name, rows_written, rows_unchanged, rows_inserted FROM cutover_run_tables WHERE run_id = ? ORDER BY rowid")
             .bind(run_id)
             .fetch_all(&self.pool)
             .await
@@ -825,6 +812,7 @@ impl Target for SqliteTarget {
                     table_name: r.try_get("table_name")?,
                     rows_written: r.try_get("rows_written")?,
                     rows_unchanged: r.try_get("rows_unchanged")?,
+                    rows_inserted: r.try_get("rows_inserted")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -35,7 +35,7 @@ fn kill_9_then_resume_loses_and_duplicates_nothing() {
     let db = TestDb::sqlite();
     let mapping = kv_job(db.dir(), "killed", N);
     let m = mapping.to_str().unwrap();
-    let mut child = db.spawn(&["run", m, "--batch-size", "500"]);
+    let mut child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
     wait_for(120, "some batches to commit", || {
         has_tracking(&db) && committed(&db, "killed") >= 5_000
     });
@@ -52,7 +52,9 @@ fn kill_9_then_resume_loses_and_duplicates_nothing() {
         Some("running")
     );
 
-    let out = db.run(&["run", m, "--batch-size", "500"]).ok();
+    let out = db
+        .run(&["run", m, "--batch-size", "500", "--commit-every", "1000"])
+        .ok();
     assert!(out.stdout.contains("resumed from run 1"), "{}", out.stdout);
     // The dead run is marked, the new one read only what was left.
     assert_eq!(
@@ -94,7 +96,7 @@ fn ctrl_c_interrupts_cleanly_and_resumes() {
     let db = TestDb::sqlite();
     let mapping = kv_job(db.dir(), "sigint", N);
     let m = mapping.to_str().unwrap();
-    let child = db.spawn(&["run", m, "--batch-size", "500"]);
+    let child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
     wait_for(120, "some batches to commit", || {
         has_tracking(&db) && committed(&db, "sigint") >= 2_000
     });
@@ -129,7 +131,7 @@ fn a_second_concurrent_run_refuses_to_start() {
     let db = TestDb::sqlite();
     let mapping = kv_job(db.dir(), "busy", N);
     let m = mapping.to_str().unwrap();
-    let mut first = db.spawn(&["run", m, "--batch-size", "500"]);
+    let mut first = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
     wait_for(120, "the first run to hold the lock", || {
         db.table_exists("cutover_locks")
             && db.count("SELECT count(*) FROM cutover_locks WHERE mapping = 'busy'") == 1
@@ -158,7 +160,7 @@ fn resume_refuses_a_changed_mapping_until_restart() {
     let db = TestDb::sqlite();
     let mapping = kv_job(db.dir(), "changed", N);
     let m = mapping.to_str().unwrap();
-    let mut child = db.spawn(&["run", m, "--batch-size", "500"]);
+    let mut child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
     wait_for(120, "some batches to commit", || {
         has_tracking(&db) && committed(&db, "changed") >= 2_000
     });
