@@ -4,6 +4,7 @@
 //! table + error rows + checkpoint in one transaction), isolating bad records by
 //! splitting the batch under savepoints.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -235,6 +236,14 @@ pub async fn connect(url: &str) -> Result<Box<dyn Target>, TargetError> {
     }
     if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
         return Ok(Box::new(postgres::PgTarget::connect(url).await?));
+    }
+    if lower.starts_with("mysql:") || lower.starts_with("mariadb:") {
+        let url = if lower.starts_with("mariadb:") {
+            format!("mysql:{}", &url["mariadb:".len()..])
+        } else {
+            url.to_string()
+        };
+        return Ok(Box::new(mysql::MySqlTarget::connect(&url).await?));
     }
     Err(TargetError::UnsupportedUrl(crate::redact_url(url)))
 }
