@@ -682,11 +682,25 @@ impl Target for MySqlTarget {
     async fn try_lock(&self, mapping: &str, me: &Holder) -> Result<LockOutcome, TargetError> {
         let ctx = "taking the run lock";
         let mut conn = self.pool.acquire().await.map_err(db(ctx))?;
-        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
-            .bind(lock_name(mapping))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db(ctx))?;
+        let mut got: Option<i64> = None;
+        // A holder that died a moment ago keeps its lock until the server notices
+        // the closed connection: wait for that, up to 20 s.
+        for _ in 0..40 {
+            got = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+                .bind(lock_name(mapping))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db(ctx))?;
+            if got == Some(1)
+                || self
+                    .read_holder(mapping)
+                    .await?
+                    .is_none_or(|h| h.is_alive())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         if got != Some(1) {
             let holder = self.read_holder(mapping).await?.unwrap_or(Holder {
                 host: "?".into(),

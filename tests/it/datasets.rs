@@ -2,12 +2,10 @@
 
 use super::util::{dataset, TestDb};
 
-#[test]
-fn real_dynamodb_export_loads() {
+fn real_dynamodb_export_loads(db: &TestDb) {
     if dataset("kv/dynamodb-s3-export").is_none() {
         return;
     }
-    let db = TestDb::sqlite();
     let out = db
         .run(&[
             "run",
@@ -49,12 +47,10 @@ fn real_dynamodb_export_loads() {
     );
 }
 
-#[test]
-fn real_json_tree_loads() {
+fn real_json_tree_loads(db: &TestDb) {
     if dataset("json/openfootball").is_none() {
         return;
     }
-    let db = TestDb::sqlite();
     let out = db.run(&["run", "mappings/openfootball.toml"]).ok();
     assert!(
         out.stdout
@@ -95,3 +91,6 @@ fn real_json_tree_loads() {
         0
     );
 }
+
+crate::on_all_targets!(real_dynamodb_export, |db| real_dynamodb_export_loads(db));
+crate::on_all_targets!(real_json_tree, |db| real_json_tree_loads(db));

@@ -110,9 +110,7 @@ fn plan_prints_the_sql_and_writes_nothing() {
     );
 }
 
-#[test]
-fn status_errors_and_max_errors() {
-    let db = TestDb::sqlite();
+fn status_errors_and_max_errors(db: &TestDb) {
     let out = db.run(&[
         "run",
         "mappings/forge_signatures_dirty.toml",
@@ -177,9 +175,7 @@ fn status_errors_and_max_errors() {
     assert_eq!(page["record"]["pageId"], "12a");
 }
 
-#[test]
-fn errors_are_resolved_when_a_later_run_loads_the_record() {
-    let db = TestDb::sqlite();
+fn errors_are_resolved_when_a_later_run_loads_the_record(db: &TestDb) {
     let d = db.dir();
     std::fs::create_dir_all(d.join("schema")).unwrap();
     std::fs::write(
@@ -228,3 +224,12 @@ fn help_explains_itself() {
         "{text}"
     );
 }
+
+crate::on_all_targets!(status_errors_and_max_errors_on, |db| {
+    status_errors_and_max_errors(db)
+});
+
+crate::on_all_targets!(
+    errors_are_resolved_when_a_later_run_loads_the_record_on,
+    |db| errors_are_resolved_when_a_later_run_loads_the_record(db)
+);

@@ -8,9 +8,7 @@ fn expected(path: &str) -> Value {
     serde_json::from_str(&text).expect("json")
 }
 
-#[test]
-fn forge_clean_loads_exactly_and_rerun_changes_nothing() {
-    let db = TestDb::sqlite();
+fn forge_clean_loads_exactly_and_rerun_changes_nothing(db: &TestDb) {
     let exp = expected("fixtures/forge/EXPECTED.json");
     let clean = &exp["clean"];
     let out = db.run(&["run", "mappings/forge_signatures.toml"]).ok();
@@ -84,9 +82,7 @@ fn forge_clean_loads_exactly_and_rerun_changes_nothing() {
     assert_eq!(db.count("SELECT count(*) FROM signature"), 579);
 }
 
-#[test]
-fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row() {
-    let db = TestDb::sqlite();
+fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db: &TestDb) {
     let exp = expected("fixtures/forge/EXPECTED.json");
     let dirty = &exp["dirty"];
     let out = db
@@ -201,9 +197,7 @@ fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row() {
     );
 }
 
-#[test]
-fn fossawork_json_tree_loads_in_order() {
-    let db = TestDb::sqlite();
+fn fossawork_json_tree_loads_in_order(db: &TestDb) {
     let exp = expected("fixtures/fossawork/EXPECTED.json");
     let out = db
         .run(&[
@@ -257,3 +251,17 @@ fn fossawork_json_tree_loads_in_order() {
         "{err:?}"
     );
 }
+
+crate::on_all_targets!(
+    forge_clean_loads_exactly_and_rerun_changes_nothing_on,
+    |db| forge_clean_loads_exactly_and_rerun_changes_nothing(db)
+);
+
+crate::on_all_targets!(
+    forge_dirty_dump_keeps_every_bad_record_as_an_error_row_on,
+    |db| forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db)
+);
+
+crate::on_all_targets!(fossawork_json_tree_loads_in_order_on, |db| {
+    fossawork_json_tree_loads_in_order(db)
+});

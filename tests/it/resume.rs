@@ -30,18 +30,16 @@ fn assert_complete(db: &TestDb, n: usize) {
     assert_eq!(db.count("SELECT count(*) FROM item_tags"), 2 * n as i64);
 }
 
-#[test]
-fn kill_9_then_resume_loses_and_duplicates_nothing() {
-    let db = TestDb::sqlite();
+fn kill_9_then_resume_loses_and_duplicates_nothing(db: &TestDb) {
     let mapping = kv_job(db.dir(), "killed", N);
     let m = mapping.to_str().unwrap();
     let mut child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
     wait_for(120, "some batches to commit", || {
-        has_tracking(&db) && committed(&db, "killed") >= 5_000
+        has_tracking(db) && committed(db, "killed") >= 5_000
     });
     child.kill().expect("kill -9");
     child.wait().expect("wait");
-    let at_kill = committed(&db, "killed");
+    let at_kill = committed(db, "killed");
     assert!(
         at_kill > 0 && (at_kill as usize) < N,
         "killed half way: {at_kill}"
@@ -70,8 +68,8 @@ fn kill_9_then_resume_loses_and_duplicates_nothing() {
         N as i64 - at_kill
     );
     assert_eq!(second[2].as_deref(), Some("0"));
-    assert_eq!(committed(&db, "killed"), N as i64);
-    assert_complete(&db, N);
+    assert_eq!(committed(db, "killed"), N as i64);
+    assert_complete(db, N);
 
     // Status adds up for every run.
     for r in db.rows(
@@ -91,14 +89,12 @@ fn kill_9_then_resume_loses_and_duplicates_nothing() {
     assert_eq!(third[1].as_deref(), Some("0"));
 }
 
-#[test]
-fn ctrl_c_interrupts_cleanly_and_resumes() {
-    let db = TestDb::sqlite();
+fn ctrl_c_interrupts_cleanly_and_resumes(db: &TestDb) {
     let mapping = kv_job(db.dir(), "sigint", N);
     let m = mapping.to_str().unwrap();
     let child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
     wait_for(120, "some batches to commit", || {
-        has_tracking(&db) && committed(&db, "sigint") >= 2_000
+        has_tracking(db) && committed(db, "sigint") >= 2_000
     });
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
@@ -114,7 +110,7 @@ fn ctrl_c_interrupts_cleanly_and_resumes() {
     let read: i64 = run[1].as_deref().unwrap().parse().unwrap();
     assert_eq!(
         read,
-        committed(&db, "sigint"),
+        committed(db, "sigint"),
         "the interrupted run's counts match its checkpoint"
     );
     assert!(
@@ -123,12 +119,10 @@ fn ctrl_c_interrupts_cleanly_and_resumes() {
     );
     let out = db.run(&["run", m]).ok();
     assert!(out.stdout.contains("resumed from run 1"), "{}", out.stdout);
-    assert_complete(&db, N);
+    assert_complete(db, N);
 }
 
-#[test]
-fn a_second_concurrent_run_refuses_to_start() {
-    let db = TestDb::sqlite();
+fn a_second_concurrent_run_refuses_to_start(db: &TestDb) {
     let mapping = kv_job(db.dir(), "busy", N);
     let m = mapping.to_str().unwrap();
     let mut first = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
@@ -147,7 +141,7 @@ fn a_second_concurrent_run_refuses_to_start() {
     );
     let status = first.wait().expect("wait");
     assert!(status.success());
-    assert_complete(&db, N);
+    assert_complete(db, N);
     assert_eq!(
         db.count("SELECT count(*) FROM cutover_runs"),
         1,
@@ -155,14 +149,12 @@ fn a_second_concurrent_run_refuses_to_start() {
     );
 }
 
-#[test]
-fn resume_refuses_a_changed_mapping_until_restart() {
-    let db = TestDb::sqlite();
+fn resume_refuses_a_changed_mapping_until_restart(db: &TestDb) {
     let mapping = kv_job(db.dir(), "changed", N);
     let m = mapping.to_str().unwrap();
     let mut child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
     wait_for(120, "some batches to commit", || {
-        has_tracking(&db) && committed(&db, "changed") >= 2_000
+        has_tracking(db) && committed(db, "changed") >= 2_000
     });
     child.kill().expect("kill");
     child.wait().expect("wait");
@@ -185,5 +177,21 @@ fn resume_refuses_a_changed_mapping_until_restart() {
     assert!(out.stderr.contains("--restart"), "{}", out.stderr);
     let out = db.run(&["run", m, "--restart"]).ok();
     assert!(!out.stdout.contains("resumed"), "{}", out.stdout);
-    assert_complete(&db, N);
+    assert_complete(db, N);
 }
+
+crate::on_all_targets!(kill_9_then_resume_loses_and_duplicates_nothing_on, |db| {
+    kill_9_then_resume_loses_and_duplicates_nothing(db)
+});
+
+crate::on_all_targets!(ctrl_c_interrupts_cleanly_and_resumes_on, |db| {
+    ctrl_c_interrupts_cleanly_and_resumes(db)
+});
+
+crate::on_all_targets!(a_second_concurrent_run_refuses_to_start_on, |db| {
+    a_second_concurrent_run_refuses_to_start(db)
+});
+
+crate::on_all_targets!(resume_refuses_a_changed_mapping_until_restart_on, |db| {
+    resume_refuses_a_changed_mapping_until_restart(db)
+});

@@ -3,6 +3,63 @@
 #![allow(dead_code)]
 
 use sqlx::Row;
+
+/// A cell of any type as text (NULL as None).
+macro_rules! cell_sqlite {
+    ($r:expr, $i:expr) => {{
+        let r = $r;
+        let i = $i;
+        if let Ok(v) = r.try_get::<Option<String>, _>(i) {
+            v
+        } else if let Ok(v) = r.try_get::<Option<i64>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<f64>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<Vec<u8>>, _>(i) {
+            v.map(|x| String::from_utf8_lossy(&x).into_owned())
+        } else {
+            Some("<undecodable>".to_string())
+        }
+    }};
+}
+
+macro_rules! cell {
+    ($r:expr, $i:expr) => {{
+        let r = $r;
+        let i = $i;
+        if let Ok(v) = r.try_get::<Option<String>, _>(i) {
+            v
+        } else if let Ok(v) = r.try_get::<Option<i64>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<i32>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<i16>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<bool>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<f64>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<bigdecimal::BigDecimal>, _>(i) {
+            v.map(|x| x.normalized().to_plain_string())
+        } else if let Ok(v) = r.try_get::<Option<chrono::NaiveDateTime>, _>(i) {
+            v.map(|x| x.format("%Y-%m-%d %H:%M:%S%.f").to_string())
+        } else if let Ok(v) = r.try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(i) {
+            v.map(|x| x.format("%Y-%m-%d %H:%M:%S%.f").to_string())
+        } else if let Ok(v) = r.try_get::<Option<chrono::NaiveDate>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<chrono::NaiveTime>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<uuid::Uuid>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<serde_json::Value>, _>(i) {
+            v.map(|x| x.to_string())
+        } else if let Ok(v) = r.try_get::<Option<Vec<u8>>, _>(i) {
+            v.map(|x| String::from_utf8_lossy(&x).into_owned())
+        } else {
+            Some("<undecodable>".to_string())
+        }
+    }};
+}
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -62,17 +119,137 @@ impl Run {
     }
 }
 
-/// A target database of its own for one test, removed when dropped.
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// A target database of its own for one test, dropped when the test ends.
 pub struct TestDb {
+    pub kind: Kind,
     pub url: String,
+    /// Server databases: the admin URL and the database name to drop.
+    admin: Option<(String, String)>,
     dir: tempfile::TempDir,
+}
+
+fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A server is required in CI (CUTOVER_REQUIRE_SERVERS=1); elsewhere its tests skip loudly.
+fn server_missing(what: &str, url: &str, err: &dyn std::fmt::Display) -> Option<TestDb> {
+    if std::env::var("CUTOVER_REQUIRE_SERVERS").as_deref() == Ok("1") {
+        panic!(
+            "{what} at {url} is required (CUTOVER_REQUIRE_SERVERS=1) but does not answer: {err}"
+        );
+    }
+    eprintln!("\n!!! SKIPPED: {what} at {url} does not answer ({err}); set CUTOVER_REQUIRE_SERVERS=1 to require it\n");
+    None
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    match url.rfind('/') {
+        Some(i) if i > url.find("://").map_or(0, |j| j + 2) => format!("{}/{db}", &url[..i]),
+        _ => format!("{}/{db}", url.trim_end_matches('/')),
+    }
 }
 
 impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("target.db").display());
-        TestDb { url, dir }
+        TestDb {
+            kind: Kind::Sqlite,
+            url,
+            admin: None,
+            dir,
+        }
+    }
+
+    pub fn postgres() -> Option<TestDb> {
+        let admin = std::env::var("CUTOVER_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = unique_name();
+        let made = rt().block_on(async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(&admin)
+                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+            Ok::<_, sqlx::Error>(())
+        });
+        if let Err(e) = made {
+            return server_missing("PostgreSQL", &admin, &e);
+        }
+        Some(TestDb {
+            kind: Kind::Postgres,
+            url: with_db(&admin, &name),
+            admin: Some((admin, name)),
+            dir: tempfile::tempdir().expect("tempdir"),
+        })
+    }
+
+    pub fn mysql() -> Option<TestDb> {
+        let admin = std::env::var("CUTOVER_TEST_MYSQL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        let name = unique_name();
+        let made = rt().block_on(async {
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(&admin)
+                .await?;
+            sqlx::query(&format!(
+                "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            ))
+            .execute(&pool)
+            .await?;
+            pool.close().await;
+            Ok::<_, sqlx::Error>(())
+        });
+        if let Err(e) = made {
+            return server_missing("MariaDB/MySQL", &admin, &e);
+        }
+        Some(TestDb {
+            kind: Kind::Mysql,
+            url: with_db(&admin, &name),
+            admin: Some((admin, name)),
+            dir: tempfile::tempdir().expect("tempdir"),
+        })
+    }
+
+    pub fn of(kind: Kind) -> Option<TestDb> {
+        match kind {
+            Kind::Sqlite => Some(TestDb::sqlite()),
+            Kind::Postgres => TestDb::postgres(),
+            Kind::Mysql => TestDb::mysql(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -105,47 +282,102 @@ impl TestDb {
             .expect("spawn cutover")
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
+    /// Execute a statement on the target.
+    pub fn exec(&self, sql: &str) {
+        rt().block_on(async {
+            match self.kind {
+                Kind::Sqlite => {
+                    let opts: sqlx::sqlite::SqliteConnectOptions = self.url.parse().expect("url");
+                    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .connect_with(opts.create_if_missing(true))
+                        .await
+                        .expect("connect");
+                    sqlx::raw_sql(sql)
+                        .execute(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    pool.close().await;
+                }
+                Kind::Postgres => {
+                    let pool = sqlx::postgres::PgPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&self.url)
+                        .await
+                        .expect("connect");
+                    sqlx::raw_sql(sql)
+                        .execute(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    pool.close().await;
+                }
+                Kind::Mysql => {
+                    let pool = sqlx::mysql::MySqlPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&self.url)
+                        .await
+                        .expect("connect");
+                    sqlx::raw_sql(sql)
+                        .execute(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    pool.close().await;
+                }
+            }
+        })
     }
 
     /// Rows of a query, every cell as text (NULL as None).
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        Self::rt().block_on(async {
-            let opts: sqlx::sqlite::SqliteConnectOptions = self.url.parse().expect("url");
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(opts.busy_timeout(Duration::from_secs(30)))
-                .await
-                .expect("connect");
-            let rows = sqlx::query(sql)
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            let out = rows
-                .iter()
-                .map(|r| {
-                    (0..r.columns().len())
-                        .map(|i| {
-                            if let Ok(v) = r.try_get::<Option<String>, _>(i) {
-                                return v;
-                            }
-                            if let Ok(v) = r.try_get::<Option<i64>, _>(i) {
-                                return v.map(|x| x.to_string());
-                            }
-                            if let Ok(v) = r.try_get::<Option<f64>, _>(i) {
-                                return v.map(|x| x.to_string());
-                            }
-                            Some("<blob>".to_string())
-                        })
+        rt().block_on(async {
+            match self.kind {
+                Kind::Sqlite => {
+                    let opts: sqlx::sqlite::SqliteConnectOptions = self.url.parse().expect("url");
+                    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .connect_with(opts.busy_timeout(Duration::from_secs(30)))
+                        .await
+                        .expect("connect");
+                    let rows = sqlx::query(sql)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    pool.close().await;
+                    rows.iter()
+                        .map(|r| (0..r.len()).map(|i| cell_sqlite!(r, i)).collect())
                         .collect()
-                })
-                .collect();
-            pool.close().await;
-            out
+                }
+                Kind::Postgres => {
+                    let pool = sqlx::postgres::PgPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&self.url)
+                        .await
+                        .expect("connect");
+                    let rows = sqlx::query(sql)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    pool.close().await;
+                    rows.iter()
+                        .map(|r| (0..r.len()).map(|i| cell!(r, i)).collect())
+                        .collect()
+                }
+                Kind::Mysql => {
+                    let pool = sqlx::mysql::MySqlPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&self.url)
+                        .await
+                        .expect("connect");
+                    let rows = sqlx::query(sql)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    pool.close().await;
+                    rows.iter()
+                        .map(|r| (0..r.len()).map(|i| cell!(r, i)).collect())
+                        .collect()
+                }
+            }
         })
     }
 
@@ -158,19 +390,92 @@ impl TestDb {
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        self.scalar(sql)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{sql} gave no integer"))
+        let s = self
+            .scalar(sql)
+            .unwrap_or_else(|| panic!("{sql} gave no value"));
+        s.parse::<i64>()
+            .ok()
+            .or_else(|| s.strip_suffix(".0").and_then(|t| t.parse().ok()))
+            .unwrap_or_else(|| panic!("{sql} gave {s}, not an integer"))
     }
 
     pub fn table_exists(&self, table: &str) -> bool {
-        if !self.dir.path().join("target.db").exists() {
-            return false;
+        match self.kind {
+            Kind::Sqlite => {
+                if !self.dir.path().join("target.db").exists() {
+                    return false;
+                }
+                self.count(&format!("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'")) > 0
+            }
+            Kind::Postgres => self.count(&format!("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '{table}'")) > 0,
+            Kind::Mysql => self.count(&format!("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}'")) > 0,
         }
-        self.count(&format!(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
-        )) > 0
     }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.admin.clone() else {
+            return;
+        };
+        let kind = self.kind;
+        let _ = rt().block_on(async move {
+            match kind {
+                Kind::Postgres => {
+                    let pool = sqlx::postgres::PgPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&admin)
+                        .await?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&pool)
+                        .await?;
+                    pool.close().await;
+                }
+                _ => {
+                    let pool = sqlx::mysql::MySqlPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&admin)
+                        .await?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                        .execute(&pool)
+                        .await?;
+                    pool.close().await;
+                }
+            }
+            Ok::<_, sqlx::Error>(())
+        });
+    }
+}
+
+/// Run a test body on SQLite, PostgreSQL and MariaDB: `on_all_targets!(name, |db| { ... });`
+#[macro_export]
+macro_rules! on_all_targets {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body(db: &$crate::it::util::TestDb) {
+                let f: &dyn Fn(&$crate::it::util::TestDb) = &$body;
+                f(db)
+            }
+            #[test]
+            fn sqlite() {
+                body(&$crate::it::util::TestDb::sqlite());
+            }
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::it::util::TestDb::postgres() {
+                    body(&db);
+                }
+            }
+            #[test]
+            fn mysql() {
+                if let Some(db) = $crate::it::util::TestDb::mysql() {
+                    body(&db);
+                }
+            }
+        }
+    };
 }
 
 /// Poll until `f` is true (or panic after `secs`).
