@@ -27,6 +27,11 @@ fn init_tracing(cli: &Cli) {
 }
 
 fn main() {
+    // `cutover status | head` ends quietly instead of panicking on a closed pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_tracing(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

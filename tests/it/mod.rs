@@ -4,4 +4,5 @@ mod datasets;
 mod errors_and_plan;
 mod examples;
 mod resume;
+mod servers;
 mod sources;

@@ -546,3 +546,30 @@ columns.tag = "item"
     .expect("mapping");
     mapping
 }
+
+/// Run a test body on PostgreSQL and MariaDB only.
+#[macro_export]
+macro_rules! on_server_targets {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body(db: &$crate::it::util::TestDb) {
+                let f: &dyn Fn(&$crate::it::util::TestDb) = &$body;
+                f(db)
+            }
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::it::util::TestDb::postgres() {
+                    body(&db);
+                }
+            }
+            #[test]
+            fn mysql() {
+                if let Some(db) = $crate::it::util::TestDb::mysql() {
+                    body(&db);
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,262 @@
+//! Server targets: type-aware casts, quoted identifiers, isolating rows the
+//! database rejects, and surviving killed connections.
+
+use super::util::{Kind, TestDb};
+use std::path::Path;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const RECORDS: &str = r#"{"key":"good","value":{"id":1,"sel":"a","code":"AB-12","mood":"happy","amount":"12345678.91","small":7,"uid":"0E984725-C51C-4BF4-9960-E1C80E27ABA0","doc":{"a":[1,2]},"raw":"hi","at":"2024-05-04T06:44:31+02:00","d":"2024-05-04","flag":"yes"}}
+{"key":"too-long","value":{"id":2,"code":"ABCDEF"}}
+{"key":"bad-enum","value":{"id":3,"code":"x","mood":"angry"}}
+{"key":"too-big","value":{"id":4,"code":"x","amount":"123456789.5"}}
+{"key":"small-range","value":{"id":5,"code":"x","small":40000}}
+{"key":"bad-uuid","value":{"id":6,"code":"x","uid":"not-a-uuid"}}
+{"key":"minimal","value":{"id":7,"code":"x"}}
+"#;
+
+const MAPPING: &str = r#"name = "typed"
+schema = "schema"
+[source]
+kind = "kv"
+path = "data.jsonl"
+[[tables]]
+table = "Order"
+key = ["Id"]
+columns.Id = "value.id"
+columns.select = "value.sel"
+columns.code = "value.code"
+columns.mood = "value.mood"
+columns.amount = "value.amount"
+columns.small = "value.small"
+columns.uid = "value.uid"
+columns.doc = "value.doc"
+columns.raw = "value.raw"
+columns.at = "value.at"
+columns.d = "value.d"
+columns.flag = "value.flag"
+"#;
+
+fn typed(db: &TestDb) {
+    let d = db.dir();
+    let ddl = match db.kind {
+        Kind::Postgres => "CREATE TYPE mood AS ENUM ('happy', 'sad');
+            CREATE TABLE \"Order\" (\"Id\" integer PRIMARY KEY, \"select\" text, code varchar(5) NOT NULL, mood mood,
+              amount numeric(10,2), small smallint, uid uuid, doc jsonb, raw bytea, at timestamptz, d date, flag boolean);",
+        Kind::Mysql => "CREATE TABLE `Order` (`Id` int PRIMARY KEY, `select` text, code varchar(5) NOT NULL, mood ENUM('happy','sad'),
+              amount decimal(10,2), small smallint, uid char(36), doc json, raw blob, at datetime(6), d date, flag boolean);",
+        Kind::Sqlite => unreachable!(),
+    };
+    write(&d.join("schema/20260101000000_order.sql"), ddl);
+    write(&d.join("data.jsonl"), RECORDS);
+    write(&d.join("typed.toml"), MAPPING);
+    let out = db
+        .run(&["run", d.join("typed.toml").to_str().unwrap()])
+        .ok();
+    // MySQL has no uuid type: there `uid` is char(36) and 'not-a-uuid' is valid text.
+    let (written, failed) = if db.kind == Kind::Postgres {
+        (2, 5)
+    } else {
+        (3, 4)
+    };
+    let counts = format!("7 read, {written} written, 0 filtered, {failed} failed");
+    assert!(out.stdout.contains(&counts), "{}", out.stdout);
+    let errors = db.rows("SELECT record_key, column_name, message FROM cutover_errors ORDER BY id");
+    let get = |k: &str| {
+        errors
+            .iter()
+            .find(|e| e[0].as_deref() == Some(k))
+            .unwrap_or_else(|| panic!("{k}: {errors:?}"))
+            .clone()
+    };
+    let e = get("too-long");
+    assert_eq!(e[1].as_deref(), Some("Order.code"));
+    assert_eq!(
+        e[2].as_deref(),
+        Some("'ABCDEF' is 6 characters long, longer than the column's limit of 5")
+    );
+    let e = get("bad-enum");
+    assert_eq!(e[1].as_deref(), Some("Order.mood"));
+    assert_eq!(
+        e[2].as_deref(),
+        Some("'angry' is not one of the enum's values (happy, sad)")
+    );
+    assert!(get("too-big")[2]
+        .as_deref()
+        .unwrap()
+        .contains("does not fit decimal(10,2)"));
+    assert_eq!(
+        get("small-range")[2].as_deref(),
+        Some("40000 is out of range for a 16-bit integer column")
+    );
+    if db.kind == Kind::Postgres {
+        assert_eq!(get("bad-uuid")[1].as_deref(), Some("Order.uid"));
+        assert_eq!(
+            get("bad-uuid")[2].as_deref(),
+            Some("'not-a-uuid' is not a UUID")
+        );
+    }
+
+    let q = match db.kind {
+        Kind::Postgres => "SELECT \"select\", code, mood::text, amount::text, small::text, uid::text, doc->>'a', convert_from(raw, 'UTF8'), to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), d::text, flag::text FROM \"Order\" WHERE \"Id\" = 1",
+        _ => "SELECT `select`, code, mood, CAST(amount AS CHAR), CAST(small AS CHAR), uid, CAST(JSON_EXTRACT(doc, '$.a') AS CHAR), CAST(raw AS CHAR), DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s'), CAST(d AS CHAR), CAST(flag AS CHAR) FROM `Order` WHERE `Id` = 1",
+    };
+    let row: Vec<String> = db.rows(q)[0]
+        .iter()
+        .map(|c| c.clone().unwrap_or_default())
+        .collect();
+    let flag = if db.kind == Kind::Postgres {
+        "true"
+    } else {
+        "1"
+    };
+    // A uuid column normalises; MySQL's char(36) keeps the text as given.
+    let uid = if db.kind == Kind::Postgres {
+        "0e984725-c51c-4bf4-9960-e1c80e27aba0"
+    } else {
+        "0E984725-C51C-4BF4-9960-E1C80E27ABA0"
+    };
+    assert_eq!(
+        row,
+        vec![
+            "a",
+            "AB-12",
+            "happy",
+            "12345678.91",
+            "7",
+            uid,
+            "[1, 2]",
+            "hi",
+            "2024-05-04 04:44:31",
+            "2024-05-04",
+            flag
+        ]
+    );
+    // A rerun changes nothing.
+    db.run(&["run", d.join("typed.toml").to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        db.count("SELECT rows_written FROM cutover_runs WHERE id = 2"),
+        0
+    );
+    assert_eq!(
+        db.count("SELECT rows_unchanged FROM cutover_runs WHERE id = 2"),
+        written
+    );
+}
+
+crate::on_server_targets!(typed_columns_and_quoted_identifiers, |db| typed(db));
+
+/// Rows the database itself rejects (a foreign key, a CHECK) become `load`
+/// errors with the database's message; the rest of the batch commits.
+fn rejected(db: &TestDb) {
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_fk.sql"),
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent (id), score INTEGER CHECK (score >= 0));",
+    );
+    write(
+        &d.join("schema/20260101000001_parents.sql"),
+        "INSERT INTO parent (id) VALUES (1), (2), (3);",
+    );
+    let mut data = String::new();
+    for i in 0..1000 {
+        let parent = if i % 250 == 7 { 99 } else { 1 + i % 3 };
+        let score = if i == 500 { -5 } else { i };
+        data.push_str(&format!(
+            "{{\"key\":\"c{i}\",\"value\":{{\"id\":{i},\"parent\":{parent},\"score\":{score}}}}}\n"
+        ));
+    }
+    write(&d.join("data.jsonl"), &data);
+    write(
+        &d.join("fk.toml"),
+        "name = \"fk\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"child\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.parent_id = \"value.parent\"\ncolumns.score = \"value.score\"\n",
+    );
+    let out = db
+        .run(&[
+            "run",
+            d.join("fk.toml").to_str().unwrap(),
+            "--batch-size",
+            "1000",
+        ])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("1000 read, 995 written, 0 filtered, 5 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM child"), 995);
+    let errors =
+        db.rows("SELECT record_key, stage, message FROM cutover_errors ORDER BY record_key");
+    let keys: Vec<&str> = errors.iter().map(|e| e[0].as_deref().unwrap()).collect();
+    assert_eq!(keys, vec!["c257", "c500", "c507", "c7", "c757"]);
+    assert!(errors.iter().all(|e| e[1].as_deref() == Some("load")));
+    let fk = errors
+        .iter()
+        .find(|e| e[0].as_deref() == Some("c7"))
+        .unwrap()[2]
+        .clone()
+        .unwrap()
+        .to_lowercase();
+    assert!(fk.contains("foreign key"), "{fk}");
+    let check = errors
+        .iter()
+        .find(|e| e[0].as_deref() == Some("c500"))
+        .unwrap()[2]
+        .clone()
+        .unwrap()
+        .to_lowercase();
+    // PostgreSQL: violates check constraint "child_score_check"; MariaDB: CONSTRAINT
+    // `child.score` failed; SQLite: CHECK constraint failed: score >= 0.
+    assert!(
+        check.contains("constraint") && check.contains("score"),
+        "{check}"
+    );
+}
+
+crate::on_all_targets!(rejected_rows_are_isolated, |db| rejected(db));
+
+/// Killing the loader's connections again and again: the run retries on fresh
+/// connections and the table equals a clean load.
+#[test]
+fn terminated_backends_are_survived() {
+    let Some(db) = TestDb::postgres() else { return };
+    let mapping = super::util::kv_job(db.dir(), "faults", 60_000);
+    let mut child = db.spawn(&["run", mapping.to_str().unwrap(), "--batch-size", "500"]);
+    let dbname = db.url.rsplit('/').next().unwrap().to_string();
+    super::util::wait_for(120, "the load to start", || {
+        db.table_exists("cutover_checkpoints")
+    });
+    let mut killed = 0;
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        killed += db.count(&format!(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = '{dbname}' AND application_name = 'cutover' AND pid <> pg_backend_pid()) t"
+        ));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(killed > 0, "no connection was terminated");
+    assert!(stderr.contains("retrying"), "the run retried: {stderr}");
+    assert_eq!(db.count("SELECT count(*) FROM items"), 60_000);
+    assert_eq!(
+        db.count("SELECT sum(id) FROM items"),
+        (0..60_000i64).sum::<i64>()
+    );
+    assert_eq!(db.count("SELECT count(*) FROM item_tags"), 120_000);
+    assert_eq!(
+        db.scalar("SELECT status FROM cutover_runs ORDER BY id DESC LIMIT 1")
+            .as_deref(),
+        Some("succeeded")
+    );
+}
