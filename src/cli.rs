@@ -101,6 +101,10 @@ pub enum Command {
         /// touched pages into the WAL), every batch on servers.
         #[arg(long, value_name = "N")]
         commit_every: Option<usize>,
+        /// Write batches over N connections in parallel (PostgreSQL, MySQL); the
+        /// checkpoint only advances over the contiguous committed prefix.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        workers: usize,
     },
     /// Check a mapping against the target and print what would be written; writes nothing.
     Plan {
@@ -156,6 +160,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             dry_run,
             no_progress,
             commit_every,
+            workers,
         } => {
             let opts = RunOptions {
                 batch_size,
@@ -164,6 +169,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
                 dry_run,
                 progress: !no_progress,
                 commit_every,
+                workers,
                 ..RunOptions::default()
             };
             run(&mappings, &target, &opts, &cancel).await

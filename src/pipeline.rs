@@ -10,6 +10,7 @@ use crate::source::{self, Source, SourceError};
 use crate::target::{write_batch, Dialect, LockOutcome, Target, TargetError};
 use crate::tracking::{Holder, NewRun, Progress, RunStatus};
 use crate::transform::{BoundTable, ErrorRow, Outcome, Transformed, Transformer};
+use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -36,6 +37,8 @@ pub struct RunOptions {
     /// the target's default (SQLite groups batches: each commit rewrites every
     /// touched page into the WAL; servers commit every batch).
     pub commit_every: Option<usize>,
+    /// Batches written in parallel over this many connections (servers only).
+    pub workers: usize,
 }
 
 impl Default for RunOptions {
@@ -48,6 +51,7 @@ impl Default for RunOptions {
             progress: true,
             retries: 5,
             commit_every: None,
+            workers: 1,
         }
     }
 }
@@ -296,6 +300,124 @@ async fn backoff(name: &str, attempt: u32, e: &TargetError) {
     let wait = Duration::from_millis(250 * (1 << attempt.min(6)));
     warn!(mapping = %name, attempt, "batch failed on the connection, retrying in {wait:?}: {e}");
     tokio::time::sleep(wait).await;
+}
+
+impl Counters {
+    fn absorb(&mut self, read: i64, res: crate::target::BatchResult) {
+        self.read += read;
+        self.written += res.written;
+        self.filtered += res.filtered;
+        self.failed += res.failed;
+        for (acc, t) in self.tables.iter_mut().zip(&res.tables) {
+            acc.0 += t.0;
+            acc.1 += t.1;
+            acc.2 = match (acc.2, t.2) {
+                (Some(a), Some(b)) => Some(a + b),
+                (None, b) => b,
+                (a, None) => a,
+            };
+        }
+        for e in res.errors {
+            let g = self.groups.entry(group_reason(&e)).or_default();
+            g.0 += 1;
+            if g.1.len() < 3 {
+                g.1.push(e.record_key.clone());
+            }
+            if self.first_errors.len() < 10 {
+                self.first_errors.push(e);
+            }
+        }
+    }
+}
+
+/// Batches committed out of order by parallel writers: the checkpoint only moves
+/// over the contiguous prefix of committed batches.
+struct Prefix {
+    /// Sequence number of the first batch not yet in the committed prefix.
+    next: u64,
+    /// Records of the pass committed in the prefix.
+    records: i64,
+    /// Committed batches past the prefix: sequence → (resume position, records).
+    done: BTreeMap<u64, (Position, i64)>,
+}
+
+/// One batch on its own connection (parallel writers): write, then, holding the
+/// prefix lock, move the checkpoint as far as the contiguous prefix reaches and
+/// commit.
+#[allow(clippy::too_many_arguments)]
+async fn write_parallel(
+    target: &dyn Target,
+    transformer: &Transformer,
+    batch: Vec<Transformed>,
+    seq: u64,
+    template: Progress,
+    resolve: bool,
+    prefix: &tokio::sync::Mutex<Prefix>,
+    retries: u32,
+) -> (i64, Result<crate::target::BatchResult, TargetError>) {
+    let n = batch.len() as i64;
+    let Some(next_pos) = batch.last().map(|t| t.next.clone()) else {
+        return (0, Ok(crate::target::BatchResult::default()));
+    };
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let mut tx = target.begin().await?;
+            let mut progress = Progress {
+                position: None,
+                ..template.clone()
+            };
+            let res = write_batch(
+                tx.as_mut(),
+                &transformer.tables,
+                &|o| transformer.original_json(o),
+                &batch,
+                &mut progress,
+                resolve,
+            )
+            .await?;
+            let mut st = prefix.lock().await;
+            st.done.insert(seq, (next_pos.clone(), n));
+            let (mut next, mut records, mut last) = (st.next, st.records, None);
+            while let Some((p, k)) = st.done.get(&next) {
+                records += k;
+                last = Some(p.clone());
+                next += 1;
+            }
+            if let Some(pos) = last {
+                let cp = Progress {
+                    position: Some(pos),
+                    records_committed: records,
+                    tables: Vec::new(),
+                    ..template.clone()
+                };
+                if let Err(f) = tx.save_progress(&cp).await {
+                    st.done.remove(&seq);
+                    return Err(f.into_target("moving the checkpoint"));
+                }
+            }
+            match tx.commit().await {
+                Ok(()) => {
+                    st.next = next;
+                    st.records = records;
+                    st.done.retain(|k, _| *k >= next);
+                    Ok(res)
+                }
+                Err(f) => {
+                    st.done.remove(&seq);
+                    Err(f.into_target("committing a batch"))
+                }
+            }
+        }
+        .await;
+        match result {
+            Err(e) if e.is_retryable() && attempt < retries => {
+                attempt += 1;
+                backoff(&template.mapping, attempt, &e).await;
+            }
+            other => return (n, other),
+        }
+    }
 }
 
 fn group_reason(e: &ErrorRow) -> String {
@@ -579,6 +701,27 @@ async fn stream(
         _ => 1,
     });
     let mut open: Option<Box<dyn crate::target::BatchTx>> = None;
+    let workers = if target.dialect() == Dialect::Sqlite {
+        1
+    } else {
+        opts.workers.max(1)
+    };
+    let prefix = tokio::sync::Mutex::new(Prefix {
+        next: 0,
+        records: run.as_ref().map_or(0, |r| r.base_committed),
+        done: BTreeMap::new(),
+    });
+    let mut seq: u64 = 0;
+    let mut inflight: futures_util::stream::FuturesUnordered<
+        std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = (i64, Result<crate::target::BatchResult, TargetError>),
+                    > + Send
+                    + '_,
+            >,
+        >,
+    > = futures_util::stream::FuturesUnordered::new();
     let mut pending: usize = 0;
     let mut last_commit = Instant::now();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(20));
@@ -640,6 +783,38 @@ async fn stream(
                     }
                 }
                 c.read += batch.len() as i64;
+            }
+            Some(r) if workers > 1 => {
+                let template = Progress {
+                    run_id: r.run_id,
+                    mapping: name.clone(),
+                    mapping_checksum: mapping.checksum.clone(),
+                    source_fingerprint: r.fingerprint.clone(),
+                    ..Default::default()
+                };
+                while inflight.len() >= workers {
+                    if let Some((n, res)) = inflight.next().await {
+                        match res {
+                            Ok(res) => c.absorb(n, res),
+                            Err(e) => fatal = Some(e.into()),
+                        }
+                    }
+                }
+                if fatal.is_some() {
+                    break;
+                }
+                let fut = write_parallel(
+                    target,
+                    &transformer,
+                    batch,
+                    seq,
+                    template,
+                    r.resolve,
+                    &prefix,
+                    opts.retries,
+                );
+                inflight.push(Box::pin(fut));
+                seq += 1;
             }
             Some(r) => {
                 let mut progress = Progress {
@@ -719,31 +894,7 @@ async fn stream(
                     }
                 };
                 match res {
-                    Ok(res) => {
-                        c.read += batch.len() as i64;
-                        c.written += res.written;
-                        c.filtered += res.filtered;
-                        c.failed += res.failed;
-                        for (acc, t) in c.tables.iter_mut().zip(&res.tables) {
-                            acc.0 += t.0;
-                            acc.1 += t.1;
-                            acc.2 = match (acc.2, t.2) {
-                                (Some(a), Some(b)) => Some(a + b),
-                                (None, b) => b,
-                                (a, None) => a,
-                            };
-                        }
-                        for e in res.errors {
-                            let g = c.groups.entry(group_reason(&e)).or_default();
-                            g.0 += 1;
-                            if g.1.len() < 3 {
-                                g.1.push(e.record_key.clone());
-                            }
-                            if c.first_errors.len() < 10 {
-                                c.first_errors.push(e);
-                            }
-                        }
-                    }
+                    Ok(res) => c.absorb(batch.len() as i64, res),
                     Err(e) => {
                         fatal = Some(e.into());
                         break;
@@ -764,6 +915,17 @@ async fn stream(
             break;
         }
     }
+    while let Some((n, res)) = inflight.next().await {
+        match res {
+            Ok(res) => c.absorb(n, res),
+            Err(e) => {
+                if fatal.is_none() {
+                    fatal = Some(e.into());
+                }
+            }
+        }
+    }
+    drop(inflight);
     if let Some(tx) = open.take() {
         // Batches written so far are good (a source error stops reading, it does
         // not make them wrong): commit them with their checkpoint.

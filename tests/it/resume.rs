@@ -195,3 +195,35 @@ crate::on_all_targets!(a_second_concurrent_run_refuses_to_start_on, |db| {
 crate::on_all_targets!(resume_refuses_a_changed_mapping_until_restart_on, |db| {
     resume_refuses_a_changed_mapping_until_restart(db)
 });
+
+/// Parallel writers commit out of order; the checkpoint only covers the
+/// contiguous committed prefix, so every record before it is in the table.
+fn parallel_writers_keep_the_checkpoint_exact(db: &TestDb) {
+    let mapping = kv_job(db.dir(), "workers", N);
+    let m = mapping.to_str().unwrap();
+    let mut child = db.spawn(&["run", m, "--batch-size", "500", "--workers", "4"]);
+    wait_for(120, "some batches to commit", || {
+        has_tracking(db) && committed(db, "workers") >= 10_000
+    });
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let at_kill = committed(db, "workers");
+    assert!(at_kill > 0 && (at_kill as usize) < N);
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM items WHERE id < {at_kill}")),
+        at_kill,
+        "every record before the checkpoint is committed"
+    );
+    let out = db
+        .run(&["run", m, "--batch-size", "500", "--workers", "4"])
+        .ok();
+    assert!(out.stdout.contains("resumed from run 1"), "{}", out.stdout);
+    assert_complete(db, N);
+    assert_eq!(committed(db, "workers"), N as i64);
+    let second: i64 = db.count("SELECT records_read FROM cutover_runs WHERE id = 2");
+    assert_eq!(second, N as i64 - at_kill);
+}
+
+crate::on_server_targets!(parallel_writers, |db| {
+    parallel_writers_keep_the_checkpoint_exact(db)
+});
