@@ -124,6 +124,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Schema migrations of the target (sqlx's layout and _sqlx_migrations table).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Reconcile source and target: rows expected, found, missing, different; the mapping's checks.
+    ///
+    /// Exit 0 when every table and check is PASSED or WARNING (every difference is
+    /// explained by a recorded record error), 1 when one FAILED.
+    Verify {
+        #[arg(required = true, value_name = "MAPPING")]
+        mappings: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Compare N randomly chosen keys per table instead of every row.
+        #[arg(long, value_name = "N")]
+        sample: Option<usize>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reload only the records that failed before (unresolved error rows), read
+    /// again from the source at their stored position; works after the mapping changed.
+    Retry {
+        #[arg(required = true, value_name = "MAPPING")]
+        mappings: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Records per batch.
+        #[arg(long, default_value_t = 5000, value_name = "N")]
+        batch_size: usize,
+    },
     /// Per-record errors: key, position, stage, column, message.
     Errors {
         #[command(flatten)]
@@ -144,6 +174,38 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply pending migrations (up to --target-version).
+    Run(MigrateOpts),
+    /// Revert the latest applied migration (or down to --target-version).
+    Revert(MigrateOpts),
+    /// List every migration: applied (when, how long) or pending; flag edited and dirty ones.
+    Info(MigrateOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateOpts {
+    /// Folder of migrations in sqlx's layout (VERSION_name.sql, or .up.sql + .down.sql).
+    #[arg(long, default_value = "sql", value_name = "DIR")]
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    /// run: apply up to this version; revert: revert down to (not including) it.
+    #[arg(long, value_name = "N")]
+    pub target_version: Option<i64>,
+    /// List what would be applied or reverted and print the SQL; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// First write a consistent copy of the database to FILE (SQLite: VACUUM INTO;
+    /// servers: prints the pg_dump / mysqldump command to run instead).
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Exit code of a finished command.
@@ -175,6 +237,18 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             run(&mappings, &target, &opts, &cancel).await
         }
         Command::Plan { mapping, target } => plan(&mapping, &target).await,
+        Command::Migrate(m) => migrate(m).await,
+        Command::Verify {
+            mappings,
+            target,
+            sample,
+            json,
+        } => verify(&mappings, &target, sample, json).await,
+        Command::Retry {
+            mappings,
+            target,
+            batch_size,
+        } => retry(&mappings, &target, batch_size).await,
         Command::Status {
             target,
             mapping,
@@ -272,6 +346,15 @@ fn print_summary(s: &RunSummary) {
         for (reason, n, keys) in &s.failure_groups {
             println!("    {n} × {reason}  (e.g. {})", keys.join(", "));
         }
+    }
+    for (table, n, keys) in &s.duplicate_keys {
+        println!(
+            "  {table}: {n} rows repeat a key already produced (the last one wins), e.g. {}",
+            keys.join("; ")
+        );
+    }
+    if s.dry_run {
+        println!("  dry run: nothing was written");
     }
     if s.records_failed > 0 && !s.dry_run {
         println!(
@@ -605,4 +688,258 @@ async fn errors(target: &TargetOpts, f: &ErrorFilter, json: bool) -> Result<Code
     }
     t.close().await;
     Ok(0)
+}
+
+async fn migrate(cmd: MigrateCommand) -> Result<Code> {
+    use cutover::migrate::{Action, State};
+    let (opts, action) = match cmd {
+        MigrateCommand::Run(o) => {
+            let a = Action::Run {
+                up_to: o.target_version,
+                dry_run: o.dry_run,
+            };
+            (o, a)
+        }
+        MigrateCommand::Revert(o) => {
+            let a = Action::Revert {
+                down_to: o.target_version,
+                dry_run: o.dry_run,
+            };
+            (o, a)
+        }
+        MigrateCommand::Info(o) => (o, Action::Info),
+    };
+    if !opts.source.is_dir() {
+        eprintln!(
+            "error: migrations folder {} does not exist (use --source DIR)",
+            opts.source.display()
+        );
+        return Ok(2);
+    }
+    let t = opts.target.connect().await?;
+    if let Some(file) = &opts.backup {
+        if opts.dry_run {
+            println!("dry run: would back up to {}", file.display());
+        } else {
+            match t.backup(file).await? {
+                None => println!("backup written to {}", file.display()),
+                Some(cmd) => println!("back up the server first with:\n  {cmd}"),
+            }
+        }
+    }
+    let report = match t.migrations(&opts.source, &action).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            t.close().await;
+            return Ok(1);
+        }
+    };
+    t.close().await;
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(0);
+    }
+    let verb = if report.dry_run {
+        "would apply"
+    } else {
+        "applied"
+    };
+    for (v, d) in &report.applied {
+        println!("{verb} {v} {d}");
+    }
+    let verb = if report.dry_run {
+        "would revert"
+    } else {
+        "reverted"
+    };
+    for (v, d) in &report.reverted {
+        println!("{verb} {v} {d}");
+    }
+    for (v, sql) in &report.sql {
+        println!("-- {v}\n{}", sql.trim_end());
+    }
+    if matches!(action, Action::Info) {
+        let mut rows = vec![vec![
+            "version".to_string(),
+            "description".into(),
+            "state".into(),
+            "installed".into(),
+            "ms".into(),
+            "reversible".into(),
+        ]];
+        for e in &report.entries {
+            rows.push(vec![
+                e.version.to_string(),
+                e.description.clone(),
+                match e.state {
+                    State::Applied => "applied".into(),
+                    State::Pending => "pending".into(),
+                    State::ChecksumMismatch => "applied, FILE CHANGED (checksum mismatch)".into(),
+                    State::Dirty => "DIRTY (failed half way)".into(),
+                    State::Missing => "applied, no file".into(),
+                },
+                e.installed_on.clone().unwrap_or_default(),
+                e.execution_ms
+                    .map(|m| format!("{m:.1}"))
+                    .unwrap_or_default(),
+                if e.reversible {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ]);
+        }
+        print_table(&rows, "");
+    } else if report.applied.is_empty() && report.reverted.is_empty() {
+        println!("nothing to do");
+    }
+    Ok(0)
+}
+
+async fn verify(
+    paths: &[PathBuf],
+    target: &TargetOpts,
+    sample: Option<usize>,
+    json: bool,
+) -> Result<Code> {
+    use cutover::verify::Verdict;
+    let mappings = match load_all(paths) {
+        Ok(m) => m,
+        Err(e) => {
+            print_run_error(&e);
+            return Ok(e.exit_code());
+        }
+    };
+    let t = target.connect().await?;
+    let mut worst = Verdict::Passed;
+    for m in mappings {
+        let r = match cutover::verify::verify(t.as_ref(), m, sample, 5000).await {
+            Ok(r) => r,
+            Err(e) => {
+                print_run_error(&e);
+                t.close().await;
+                return Ok(e.exit_code().max(1));
+            }
+        };
+        worst = worst.max(r.verdict);
+        if json {
+            println!("{}", serde_json::to_string(&r)?);
+            continue;
+        }
+        println!(
+            "{}  {}  ({} records read, {} fail to transform, {} unresolved error rows)",
+            r.mapping,
+            format!("{:?}", r.verdict).to_uppercase(),
+            r.records_read,
+            r.records_failing,
+            r.unresolved_errors
+        );
+        let mut rows = vec![[
+            "table",
+            "expected",
+            "found",
+            "compared",
+            "missing",
+            "different",
+            "status",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
+        for tb in &r.tables {
+            rows.push(vec![
+                tb.table.clone(),
+                tb.expected.to_string(),
+                tb.found.to_string(),
+                format!(
+                    "{}{}",
+                    tb.compared,
+                    if tb.sampled { " (sample)" } else { "" }
+                ),
+                tb.missing.to_string(),
+                tb.different.to_string(),
+                format!("{:?}", tb.verdict).to_uppercase(),
+            ]);
+        }
+        print_table(&rows, "  ");
+        for tb in &r.tables {
+            for d in &tb.examples {
+                let what = if d.columns.is_empty() {
+                    "missing".to_string()
+                } else {
+                    format!("different in {}", d.columns.join(", "))
+                };
+                let why = if d.explained {
+                    " (explained by an error row)"
+                } else {
+                    ""
+                };
+                println!(
+                    "  {}: key ({}) record {}: {what}{why}",
+                    tb.table, d.key, d.record_key
+                );
+            }
+        }
+        if !r.checks.is_empty() {
+            let mut rows = vec![vec![
+                "check".to_string(),
+                "expect".into(),
+                "got".into(),
+                "status".into(),
+            ]];
+            for c in &r.checks {
+                rows.push(vec![
+                    c.name.clone(),
+                    c.expect.to_string(),
+                    c.got.clone().unwrap_or_else(|| "NULL".into()),
+                    format!("{:?}", c.verdict).to_uppercase(),
+                ]);
+            }
+            print_table(&rows, "  ");
+        }
+    }
+    t.close().await;
+    Ok(if worst == Verdict::Failed { 1 } else { 0 })
+}
+
+async fn retry(paths: &[PathBuf], target: &TargetOpts, batch_size: usize) -> Result<Code> {
+    let mappings = match load_all(paths) {
+        Ok(m) => m,
+        Err(e) => {
+            print_run_error(&e);
+            return Ok(e.exit_code());
+        }
+    };
+    let t = target.connect().await?;
+    let opts = RunOptions {
+        batch_size,
+        ..RunOptions::default()
+    };
+    let mut code = 0;
+    for m in mappings {
+        match pipeline::retry_mapping(t.as_ref(), m, &opts).await {
+            Ok(s) => {
+                println!(
+                    "{}  retry run {}: {} records with unresolved errors, {} loaded (errors resolved), {} filtered, {} failed again",
+                    s.mapping, s.run_id, s.records, s.loaded, s.filtered, s.failed
+                );
+                for k in &s.not_found {
+                    println!(
+                        "  {k}: no record at its stored position any more (the source changed?)"
+                    );
+                }
+                for e in &s.first_errors {
+                    println!("  {e}");
+                }
+            }
+            Err(e) => {
+                print_run_error(&e);
+                code = e.exit_code();
+                break;
+            }
+        }
+    }
+    t.close().await;
+    Ok(code)
 }

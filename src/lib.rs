@@ -6,6 +6,7 @@
 //! checkpoint in the same transaction ([`tracking`]). [`pipeline`] wires the stages.
 
 pub mod mapping;
+pub mod migrate;
 pub mod pipeline;
 pub mod record;
 pub mod source;
@@ -13,6 +14,7 @@ pub mod target;
 pub mod tracking;
 pub mod transform;
 pub mod value;
+pub mod verify;
 
 /// Replace the password of a connection URL with `***`, so it can be logged.
 pub fn redact_url(url: &str) -> String {

@@ -128,6 +128,9 @@ pub struct RunSummary {
     pub first_errors: Vec<ErrorRow>,
     /// Dry run: failing records grouped by reason → (count, example keys).
     pub failure_groups: Vec<(String, usize, Vec<String>)>,
+    /// Dry run: per table, keys produced more than once in the input (the last
+    /// one wins in a real run) → (table, count, example keys).
+    pub duplicate_keys: Vec<(String, u64, Vec<String>)>,
 }
 
 impl RunSummary {
@@ -168,6 +171,7 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
         };
         let mut types = Vec::new();
         let mut declared = Vec::new();
+        let mut nullable = Vec::new();
         for c in &t.columns {
             match info.column(&c.name) {
                 None => {
@@ -206,6 +210,7 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
                     }
                     types.push(col.ty.clone());
                     declared.push(col.declared.clone());
+                    nullable.push(col.nullable);
                 }
             }
         }
@@ -257,6 +262,7 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
                 spec: t.clone(),
                 types,
                 declared,
+                nullable,
             });
         }
     }
@@ -623,6 +629,15 @@ struct RunCtx {
 
 type Batch = Result<Vec<Transformed>, SourceError>;
 
+/// A batch being written by a parallel writer: (records, result).
+type WriteFuture<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (i64, Result<crate::target::BatchResult, TargetError>)>
+            + Send
+            + 'a,
+    >,
+>;
+
 #[allow(clippy::too_many_arguments)]
 async fn stream(
     target: &dyn Target,
@@ -712,16 +727,11 @@ async fn stream(
         done: BTreeMap::new(),
     });
     let mut seq: u64 = 0;
-    let mut inflight: futures_util::stream::FuturesUnordered<
-        std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = (i64, Result<crate::target::BatchResult, TargetError>),
-                    > + Send
-                    + '_,
-            >,
-        >,
-    > = futures_util::stream::FuturesUnordered::new();
+    let mut dry_keys: Vec<std::collections::HashSet<u64>> =
+        vec![std::collections::HashSet::new(); table_names.len()];
+    let mut dry_dups: Vec<(u64, Vec<String>)> = vec![(0, Vec::new()); table_names.len()];
+    let mut inflight: futures_util::stream::FuturesUnordered<WriteFuture<'_>> =
+        futures_util::stream::FuturesUnordered::new();
     let mut pending: usize = 0;
     let mut last_commit = Instant::now();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(20));
@@ -764,8 +774,22 @@ async fn stream(
                     match &t.outcome {
                         Outcome::Rows { rows, .. } => {
                             c.written += 1;
-                            for (ti, _) in rows {
+                            for (ti, values) in rows {
                                 c.tables[*ti].0 += 1;
+                                let key: Vec<String> = transformer.tables[*ti]
+                                    .key_idx
+                                    .iter()
+                                    .map(|&i| values[i].key_text())
+                                    .collect();
+                                let mut h = std::collections::hash_map::DefaultHasher::new();
+                                std::hash::Hash::hash(&key, &mut h);
+                                if !dry_keys[*ti].insert(std::hash::Hasher::finish(&h)) {
+                                    let d = &mut dry_dups[*ti];
+                                    d.0 += 1;
+                                    if d.1.len() < 3 {
+                                        d.1.push(key.join(", "));
+                                    }
+                                }
                             }
                         }
                         Outcome::Filtered => c.filtered += 1,
@@ -940,6 +964,7 @@ async fn stream(
     let _ = transformer_thread.join();
     pb.finish_and_clear();
 
+    let table_names_for_dups = table_names.clone();
     let status = if fatal.is_some() {
         RunStatus::Failed
     } else if interrupted {
@@ -988,5 +1013,134 @@ async fn stream(
             .into_iter()
             .map(|(k, (n, keys))| (k, n, keys))
             .collect(),
+        duplicate_keys: table_names_for_dups
+            .into_iter()
+            .zip(dry_dups)
+            .filter(|(_, d)| d.0 > 0)
+            .map(|(t, (n, keys))| (t, n, keys))
+            .collect(),
     })
+}
+
+/// What `cutover retry` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RetrySummary {
+    pub mapping: String,
+    pub run_id: i64,
+    /// Distinct records with unresolved errors.
+    pub records: i64,
+    /// Now loaded (their errors resolved).
+    pub loaded: i64,
+    pub filtered: i64,
+    /// Failed again (a new error row each).
+    pub failed: i64,
+    /// Their stored position no longer points at a record of the source.
+    pub not_found: Vec<String>,
+    pub first_errors: Vec<String>,
+}
+
+/// Reload only the records that have unresolved error rows, reading each again
+/// from the source at its stored position. Works after the mapping changed (that
+/// is the point); the checkpoint does not move.
+pub async fn retry_mapping(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    opts: &RunOptions,
+) -> Result<RetrySummary, RunError> {
+    if let Some(dir) = &mapping.schema {
+        target.migrate(dir).await?;
+    }
+    let tables = bind(target, &mapping).await?;
+    target.ensure_tracking().await?;
+    let name = mapping.name.clone();
+    let src_err = |source| RunError::Source {
+        mapping: name.clone(),
+        source,
+    };
+    let mut source = source::open(&mapping).map_err(src_err)?;
+    let me = Holder::me(None);
+    if let LockOutcome::Held(holder) = target.try_lock(&name, &me).await? {
+        return Err(RunError::Locked {
+            mapping: name,
+            holder,
+        });
+    }
+    let result = async {
+        let errors = target
+            .errors(&crate::tracking::ErrorFilter { mapping: Some(name.clone()), unresolved_only: true, ..Default::default() })
+            .await?;
+        // The latest position of each record key.
+        let mut latest: BTreeMap<String, (i64, Option<Position>)> = BTreeMap::new();
+        for e in &errors {
+            let pos = e.position.as_deref().and_then(Position::from_json);
+            let entry = latest.entry(e.record_key.clone()).or_insert((e.id, pos.clone()));
+            if e.id >= entry.0 {
+                *entry = (e.id, pos);
+            }
+        }
+        let mut todo: Vec<(String, Position)> = latest.into_iter().filter_map(|(k, (_, p))| p.map(|p| (k, p))).collect();
+        todo.sort_by_key(|a| (a.1.file, a.1.offset));
+        let options = serde_json::json!({"retry": true, "records": todo.len(), "target": target.display_url()});
+        let run_id = target
+            .start_run(&NewRun {
+                mapping: name.clone(),
+                checksum: mapping.checksum.clone(),
+                dry_run: false,
+                host: crate::tracking::this_host(),
+                pid: std::process::id(),
+                options: options.to_string(),
+            })
+            .await?;
+        let mut raw = Vec::new();
+        let mut not_found = Vec::new();
+        for (key, pos) in &todo {
+            match source.read_at(pos).map_err(src_err)? {
+                Some(r) => raw.push(r),
+                None => not_found.push(key.clone()),
+            }
+        }
+        let transformer = Transformer::new(mapping.clone(), tables.clone());
+        let mut summary = RetrySummary {
+            mapping: name.clone(),
+            run_id,
+            records: todo.len() as i64,
+            loaded: 0,
+            filtered: 0,
+            failed: 0,
+            not_found,
+            first_errors: Vec::new(),
+        };
+        let mut chunks = Vec::new();
+        while !raw.is_empty() {
+            let rest = raw.split_off(raw.len().min(opts.batch_size.max(1)));
+            chunks.push(std::mem::replace(&mut raw, rest));
+        }
+        for chunk in chunks {
+            let batch = transformer.run_batch(chunk, None);
+            let mut progress = Progress {
+                run_id,
+                mapping: name.clone(),
+                position: None,
+                mapping_checksum: mapping.checksum.clone(),
+                ..Default::default()
+            };
+            let mut tx = target.begin().await?;
+            let res = write_batch(tx.as_mut(), &transformer.tables, &|o| transformer.original_json(o), &batch, &mut progress, true).await?;
+            tx.commit().await.map_err(|f| f.into_target("committing the retry"))?;
+            summary.loaded += res.written;
+            summary.filtered += res.filtered;
+            summary.failed += res.failed;
+            for e in res.errors.iter().take(10usize.saturating_sub(summary.first_errors.len())) {
+                summary.first_errors.push(format!("{}: {}{}", e.record_key, e.column.as_deref().map(|c| format!("{c}: ")).unwrap_or_default(), e.message));
+            }
+        }
+        let status = RunStatus::Succeeded;
+        target.finish_run(run_id, status, Some(&format!("retry of {} records: {} loaded, {} failed again", summary.records, summary.loaded, summary.failed))).await?;
+        Ok::<_, RunError>(summary)
+    }
+    .await;
+    if let Err(e) = target.unlock(&name).await {
+        warn!(mapping = %name, "could not release the run lock: {e}");
+    }
+    result
 }

@@ -49,6 +49,8 @@ pub struct BoundTable {
     pub types: Vec<ColumnType>,
     /// The target's declared type of each column (for casts in SQL).
     pub declared: Vec<String>,
+    /// Whether each column accepts NULL.
+    pub nullable: Vec<bool>,
     /// Indexes of the key columns in `spec.columns`.
     pub key_idx: Vec<usize>,
 }
@@ -399,6 +401,12 @@ impl Transformer {
             if sv.is_null() && t.key_idx.iter().any(|&k| spec.columns[k].name == c.name) {
                 return Err((col(), format!("key column {} is null", c.name)));
             }
+            if sv.is_null() && t.nullable.get(out.len()) == Some(&false) {
+                return Err((
+                    col(),
+                    format!("the column is NOT NULL but `{}` gave null", c.text),
+                ));
+            }
             out.push(sv);
         }
         Ok(Some(out))
@@ -449,6 +457,7 @@ mod tests {
                 key_idx: t.key_indexes(),
                 spec: t.clone(),
                 declared: vec![String::new(); ty.len()],
+                nullable: vec![true; ty.len()],
                 types: ty,
             })
             .collect();

@@ -568,6 +568,82 @@ impl Source for FileSource {
         )
     }
 
+    fn read_at(&mut self, pos: &Position) -> Result<Option<RawRecord>, SourceError> {
+        let idx = pos.file as usize;
+        let Some(file) = self.files.get(idx).cloned() else {
+            return Ok(None);
+        };
+        let layout = {
+            let mut probe = open_at(&file, 0, &Arc::new(AtomicU64::new(0)))?;
+            self.layout_of(&file, &mut probe)?
+        };
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut r = open_at(&file, pos.offset, &counter)?;
+        let (bytes, next, label) = match layout {
+            Layout::Lines => {
+                let mut buf = Vec::new();
+                let n = r.read_until(b'\n', &mut buf).map_err(io_err(&file.path))?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                    buf.pop();
+                }
+                let next = Position {
+                    file: pos.file,
+                    offset: pos.offset + n as u64,
+                    line: pos.line,
+                    key: None,
+                };
+                (buf, next, format!("{}:line {}", file.info.path, pos.line))
+            }
+            Layout::Members(c) => {
+                let mut s = Splitter::at_member(r, c, pos.offset, pos.line);
+                match s.next_member() {
+                    Ok(Some(m)) => (
+                        m.bytes,
+                        Position {
+                            file: pos.file,
+                            offset: m.end,
+                            line: m.index,
+                            key: None,
+                        },
+                        format!("{}[{}]", file.info.path, m.index),
+                    ),
+                    Ok(None) => return Ok(None),
+                    Err(e) => {
+                        return Err(SourceError::Format {
+                            path: file.path.clone(),
+                            message: e.to_string(),
+                        })
+                    }
+                }
+            }
+            Layout::Document => {
+                let mut buf = Vec::new();
+                r.read_to_end(&mut buf).map_err(io_err(&file.path))?;
+                (
+                    buf,
+                    Position {
+                        file: pos.file + 1,
+                        offset: 0,
+                        line: 0,
+                        key: None,
+                    },
+                    file.info.path.clone(),
+                )
+            }
+        };
+        let payload = self.payload(bytes);
+        Ok(Some(RawRecord {
+            position: pos.clone(),
+            next,
+            file: file.info.clone(),
+            label,
+            payload,
+        }))
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} {} ({} file{})",

@@ -210,6 +210,8 @@ pub trait Source: Send {
     fn fingerprint(&self) -> String;
     /// What is being read, for logs.
     fn describe(&self) -> String;
+    /// Read again the one record that starts at `pos` (for `cutover retry`).
+    fn read_at(&mut self, pos: &Position) -> Result<Option<RawRecord>, SourceError>;
 }
 
 /// Open the source of a mapping.

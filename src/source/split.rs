@@ -100,6 +100,18 @@ impl<R: BufRead> Splitter<R> {
         self.offset += 1;
     }
 
+    /// A splitter whose reader is at the first byte of member `index` (retry of
+    /// one record by its stored position).
+    pub fn at_member(r: R, kind: Container, offset: u64, index: u64) -> Self {
+        Splitter {
+            r,
+            offset,
+            index,
+            kind,
+            state: State::BeforeFirst,
+        }
+    }
+
     /// The next member, or `None` at the end of the container.
     pub fn next_member(&mut self) -> io::Result<Option<Member>> {
         let (open, close) = match self.kind {

@@ -226,6 +226,63 @@ pub trait Target: Send + Sync {
     async fn errors(&self, filter: &ErrorFilter) -> Result<Vec<ErrorRecord>, TargetError>;
     async fn begin(&self) -> Result<Box<dyn BatchTx>, TargetError>;
     async fn close(&self);
+
+    /// `cutover migrate`: info, run or revert the migrations of a folder.
+    async fn migrations(
+        &self,
+        dir: &Path,
+        action: &crate::migrate::Action,
+    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError>;
+    /// A consistent copy of the database in `path` (SQLite), or the command
+    /// that makes one (servers).
+    async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError>;
+    /// Rows of a table for the given key values: every mapped column as text,
+    /// in the table's column order, keys first found first.
+    async fn fetch_by_keys(
+        &self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, TargetError>;
+    /// `SELECT count(*)` of a table.
+    async fn count_rows(&self, table: &str) -> Result<i64, TargetError>;
+    /// The first column of the first row of a query, as text (for `[[checks]]`).
+    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError>;
+}
+
+/// `SELECT <columns as text> FROM t WHERE (keys) IN ((...), ...)` with `?` or `$n`
+/// placeholders; `cast` renders a column as text, `param` a placeholder.
+pub fn fetch_sql(
+    d: Dialect,
+    table: &BoundTable,
+    n: usize,
+    cast: impl Fn(&str) -> String,
+    param: impl Fn(usize, usize) -> String,
+) -> String {
+    let t = quote_table(d, &table.spec.table);
+    let cols: Vec<String> = table
+        .column_names()
+        .map(|c| cast(&quote_ident(d, c)))
+        .collect();
+    let key: Vec<String> = table.spec.key.iter().map(|k| quote_ident(d, k)).collect();
+    let mut tuples = Vec::with_capacity(n);
+    let mut i = 0;
+    for _ in 0..n {
+        let ps: Vec<String> = table
+            .key_idx
+            .iter()
+            .map(|&c| {
+                i += 1;
+                param(i, c)
+            })
+            .collect();
+        tuples.push(format!("({})", ps.join(", ")));
+    }
+    format!(
+        "SELECT {} FROM {t} WHERE ({}) IN ({})",
+        cols.join(", "),
+        key.join(", "),
+        tuples.join(", ")
+    )
 }
 
 /// Connect to the target named by a URL.

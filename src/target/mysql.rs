@@ -942,6 +942,103 @@ impl Target for MySqlTarget {
         self.locks.lock().await.clear();
         self.pool.close().await;
     }
+
+    async fn migrations(
+        &self,
+        dir: &Path,
+        action: &crate::migrate::Action,
+    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
+        crate::migrate::execute(
+            &self.pool,
+            dir,
+            action,
+            "SELECT version, CAST(installed_on AS CHAR), execution_time FROM _sqlx_migrations",
+        )
+        .await
+    }
+
+    async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
+        let opts = MySqlConnectOptions::from_str(&self.url).map_err(db("reading the URL"))?;
+        Ok(Some(format!(
+            "mysqldump --single-transaction --routines -h {} -P {} -u {} -p {} > '{}'",
+            opts.get_host(),
+            opts.get_port(),
+            opts.get_username(),
+            opts.get_database().unwrap_or(""),
+            path.display()
+        )))
+    }
+
+    async fn fetch_by_keys(
+        &self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let sql = super::fetch_sql(
+                Dialect::Mysql,
+                table,
+                chunk.len(),
+                |c| format!("CAST({c} AS CHAR)"),
+                |_, _| "?".into(),
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                for v in k {
+                    q = bind(q, v);
+                }
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
+                out.push(
+                    (0..table.spec.columns.len())
+                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn count_rows(&self, table: &str) -> Result<i64, TargetError> {
+        sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {}",
+            quote_table(Dialect::Mysql, table)
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting rows"))
+    }
+
+    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
+        let row = sqlx::query(sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("running the check"))?;
+        Ok(row.and_then(|r| {
+            r.try_get::<Option<String>, _>(0)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    r.try_get::<Option<i64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<bigdecimal::BigDecimal>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<f64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -958,6 +958,120 @@ impl Target for PgTarget {
         self.locks.lock().await.clear();
         self.pool.close().await;
     }
+
+    async fn migrations(
+        &self,
+        dir: &Path,
+        action: &crate::migrate::Action,
+    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
+        crate::migrate::execute(
+            &self.pool,
+            dir,
+            action,
+            "SELECT version, installed_on::text, execution_time FROM _sqlx_migrations",
+        )
+        .await
+    }
+
+    async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
+        Ok(Some(format!(
+            "pg_dump --format=custom --file='{}' '{}'",
+            path.display(),
+            crate::redact_url(&self.url)
+        )))
+    }
+
+    async fn fetch_by_keys(
+        &self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let sql = super::fetch_sql(
+                Dialect::Postgres,
+                table,
+                chunk.len(),
+                |c| format!("{c}::text"),
+                |i, c| {
+                    format!(
+                        "${i}::text::{}",
+                        table.declared.get(c).map_or("text", |d| if d.is_empty() {
+                            "text"
+                        } else {
+                            d.as_str()
+                        })
+                    )
+                },
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                for v in k {
+                    q = q.bind(pg_text(v));
+                }
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
+                out.push(
+                    (0..table.spec.columns.len())
+                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn count_rows(&self, table: &str) -> Result<i64, TargetError> {
+        sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {}",
+            quote_table(Dialect::Postgres, table)
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("counting rows"))
+    }
+
+    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
+        let row = sqlx::query(sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("running the check"))?;
+        Ok(row.and_then(|r| {
+            r.try_get::<Option<String>, _>(0)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    r.try_get::<Option<i64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<i32>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<bigdecimal::BigDecimal>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<f64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<bool>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+        }))
+    }
 }
 
 #[cfg(test)]

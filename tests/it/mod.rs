@@ -4,5 +4,6 @@ mod datasets;
 mod errors_and_plan;
 mod examples;
 mod resume;
+mod safety;
 mod servers;
 mod sources;

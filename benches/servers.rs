@@ -1,0 +1,251 @@
+//! Server benchmark: `cutover run` into PostgreSQL and MariaDB against the
+//! practical limits, in one sitting, on the rows of the load benchmark.
+//!
+//! ```text
+//! cargo bench --bench load       # generates target/bench-data/{kv,rows}-N.*
+//! cargo bench --bench servers    # this benchmark (same N: CUTOVER_BENCH_RECORDS)
+//! ```
+//!
+//! Cases: PostgreSQL `psql -c "\copy items FROM rows.csv CSV"` (the baseline),
+//! `cutover run` into an empty table (workers 1 and 2), and the rerun over the
+//! loaded table; MariaDB `LOAD DATA LOCAL INFILE` (the baseline) and `cutover run`.
+//! Every case starts from a fresh database with the same schema; row counts are
+//! checked. Peak RSS is the child's `ru_maxrss` (wait4). Servers:
+//! CUTOVER_TEST_PG / CUTOVER_TEST_MYSQL (defaults: the local test servers).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const CUTOVER: &str = env!("CARGO_BIN_EXE_cutover");
+
+const SCHEMA: &str = "CREATE TABLE items (id VARCHAR(64) PRIMARY KEY, seq BIGINT NOT NULL, score BIGINT, views BIGINT, title TEXT, created_at BIGINT, meta TEXT)";
+
+struct Measured {
+    secs: f64,
+    rss_mb: f64,
+}
+
+#[allow(clippy::zombie_processes)] // reaped with wait4 below, for its rusage
+fn measured(what: &str, cmd: &mut Command) -> Measured {
+    eprintln!("[{what}] {cmd:?}");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut e) = stderr {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; all-zero is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our unreaped child; the pointers are valid.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let secs = started.elapsed().as_secs_f64();
+    let err = reader.join().unwrap_or_default();
+    assert!(
+        r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{what} failed: {err}"
+    );
+    Measured {
+        secs,
+        rss_mb: ru.ru_maxrss as f64 / 1024.0,
+    }
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn mariadb(args: &[&str], sql: &str) -> String {
+    let out = Command::new("mariadb")
+        .args(args)
+        .args(["-N", "-e", sql])
+        .output()
+        .expect("mariadb");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn main() {
+    let n: u64 = std::env::var("CUTOVER_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = PathBuf::from(
+        std::env::var("CUTOVER_BENCH_DIR").unwrap_or_else(|_| "target/bench-data".into()),
+    );
+    let kv = dir.join(format!("kv-{n}.jsonl"));
+    let csv = dir.join(format!("rows-{n}.csv"));
+    if !kv.exists() || !csv.exists() {
+        eprintln!(
+            "no data for {n} records in {}: run `cargo bench --bench load` first",
+            dir.display()
+        );
+        return;
+    }
+    let dir = dir.canonicalize().expect("data dir");
+    let csv = csv.canonicalize().expect("csv");
+    let mapping = dir.join("bench.toml");
+    let mut rows: Vec<(String, Measured, Option<f64>)> = Vec::new();
+
+    // PostgreSQL
+    let pg_admin = std::env::var("CUTOVER_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pg_db = |name: &str| -> String {
+        psql(
+            &pg_admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        psql(&pg_admin, &format!("CREATE DATABASE {name}"));
+        let url = format!(
+            "{}/{name}",
+            pg_admin.rsplit_once('/').map_or(pg_admin.as_str(), |x| x.0)
+        );
+        psql(&url, SCHEMA);
+        url
+    };
+    let url = pg_db("bench_copy");
+    let base = measured(
+        "psql \\copy",
+        Command::new("psql").args([
+            url.as_str(),
+            "-qc",
+            &format!("\\copy items FROM '{}' CSV", csv.display()),
+        ]),
+    );
+    assert_eq!(psql(&url, "SELECT count(*) FROM items"), n.to_string());
+    let pg_base = base.secs;
+    rows.push(("PostgreSQL: psql \\copy (csv)".into(), base, Some(1.0)));
+    for workers in ["1", "2"] {
+        let url = pg_db("bench_cutover");
+        let m = measured(
+            "cutover → pg",
+            Command::new(CUTOVER).current_dir(&dir).args([
+                "run",
+                mapping.to_str().unwrap_or_default(),
+                "--target",
+                &url,
+                "--batch-size",
+                "10000",
+                "--workers",
+                workers,
+            ]),
+        );
+        assert_eq!(psql(&url, "SELECT count(*) FROM items"), n.to_string());
+        let ratio = m.secs / pg_base;
+        rows.push((
+            format!("PostgreSQL: cutover run, --workers {workers}"),
+            m,
+            Some(ratio),
+        ));
+        if workers == "1" {
+            let m = measured(
+                "cutover rerun → pg",
+                Command::new(CUTOVER).current_dir(&dir).args([
+                    "run",
+                    mapping.to_str().unwrap_or_default(),
+                    "--target",
+                    &url,
+                    "--batch-size",
+                    "10000",
+                ]),
+            );
+            let ratio = m.secs / pg_base;
+            rows.push((
+                "PostgreSQL: cutover rerun (nothing changes)".into(),
+                m,
+                Some(ratio),
+            ));
+        }
+    }
+    psql(&pg_admin, "DROP DATABASE IF EXISTS bench_copy WITH (FORCE)");
+    psql(
+        &pg_admin,
+        "DROP DATABASE IF EXISTS bench_cutover WITH (FORCE)",
+    );
+
+    // MariaDB
+    let my_args = ["-h", "127.0.0.1", "-P", "3306", "-u", "root"];
+    let my_db = |name: &str| {
+        mariadb(&my_args, &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4; USE {name}; {SCHEMA}"));
+    };
+    my_db("bench_load");
+    let load = format!(
+        "LOAD DATA LOCAL INFILE '{}' INTO TABLE items CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n'",
+        csv.display()
+    );
+    let base = measured(
+        "LOAD DATA",
+        Command::new("mariadb")
+            .args(my_args)
+            .args(["--local-infile=1", "bench_load", "-e", &load]),
+    );
+    assert_eq!(
+        mariadb(&my_args, "SELECT count(*) FROM bench_load.items"),
+        n.to_string()
+    );
+    let my_base = base.secs;
+    rows.push((
+        "MariaDB: LOAD DATA LOCAL INFILE (csv)".into(),
+        base,
+        Some(1.0),
+    ));
+    my_db("bench_cutover");
+    let m = measured(
+        "cutover → mariadb",
+        Command::new(CUTOVER).current_dir(&dir).args([
+            "run",
+            mapping.to_str().unwrap_or_default(),
+            "--target",
+            "mysql://root@127.0.0.1:3306/bench_cutover",
+            "--batch-size",
+            "10000",
+        ]),
+    );
+    assert_eq!(
+        mariadb(&my_args, "SELECT count(*) FROM bench_cutover.items"),
+        n.to_string()
+    );
+    let ratio = m.secs / my_base;
+    rows.push(("MariaDB: cutover run".into(), m, Some(ratio)));
+    mariadb(
+        &my_args,
+        "DROP DATABASE IF EXISTS bench_load; DROP DATABASE IF EXISTS bench_cutover",
+    );
+
+    println!("\nserver bench: {n} records, batch size 10000\n");
+    println!("| case | seconds | records/s | peak RSS MB | ratio to the baseline |");
+    println!("|---|---:|---:|---:|---:|");
+    for (case, m, ratio) in rows {
+        println!(
+            "| {case} | {:.2} | {:.0} | {:.1} | {} |",
+            m.secs,
+            n as f64 / m.secs,
+            m.rss_mb,
+            ratio.map_or(String::new(), |r| format!("{r:.2}x"))
+        );
+    }
+    let _ = Path::new(".");
+}

@@ -1,0 +1,384 @@
+//! Reconciliation after a load: the rows the mapping produces today from the
+//! source, compared with the rows in the target (all of them, or a random
+//! sample), and the mapping's declared `[[checks]]`.
+
+use crate::mapping::functions::{parse_bool, parse_decimal, parse_instant, TimeFormat};
+use crate::mapping::Mapping;
+use crate::pipeline::{bind, RunError};
+use crate::source::{self};
+use crate::target::Target;
+use crate::tracking::ErrorFilter;
+use crate::transform::{BoundTable, Outcome, Transformer};
+use crate::value::{ColumnType, SqlValue};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Passed,
+    Warning,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    pub key: String,
+    pub record_key: String,
+    /// Columns whose values differ (empty: the row is missing).
+    pub columns: Vec<String>,
+    /// An unresolved error row of the record explains it.
+    pub explained: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    /// Distinct keys produced by the records that transform cleanly.
+    pub expected: u64,
+    /// Rows in the target table.
+    pub found: i64,
+    /// Rows compared (all expected rows, or the sample).
+    pub compared: u64,
+    pub missing: u64,
+    pub different: u64,
+    pub sampled: bool,
+    /// First few missing and different rows.
+    pub examples: Vec<Difference>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub expect: Value,
+    pub got: Option<String>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub mapping: String,
+    pub records_read: u64,
+    /// Records that fail to transform today.
+    pub records_failing: u64,
+    /// Unresolved error rows of the mapping.
+    pub unresolved_errors: u64,
+    pub tables: Vec<TableReport>,
+    pub checks: Vec<CheckReport>,
+    pub verdict: Verdict,
+}
+
+/// Normal form of a value for comparison (and key matching).
+fn norm(ty: &ColumnType, text: Option<&str>) -> Option<String> {
+    let t = text?;
+    Some(match ty {
+        ColumnType::Integer { .. } => parse_decimal(&Value::String(t.into()))
+            .map(|d| d.normalized().to_string())
+            .unwrap_or_else(|_| t.into()),
+        ColumnType::Decimal { .. } | ColumnType::Float | ColumnType::Any => {
+            match parse_decimal(&Value::String(t.into())) {
+                Ok(d) => d.round(9).normalized().to_string(),
+                Err(_) => t.to_string(),
+            }
+        }
+        ColumnType::Bool => parse_bool(&Value::String(t.into()))
+            .map(|b| b.to_string())
+            .unwrap_or_else(|_| t.into()),
+        ColumnType::Json { .. } => serde_json::from_str::<Value>(t)
+            .map(|v| canonical_json(&v))
+            .unwrap_or_else(|_| t.into()),
+        ColumnType::Timestamp { .. } => parse_instant(
+            &Value::String(t.trim_end_matches("+00").into()),
+            &TimeFormat::Auto,
+        )
+        .map(|i| i.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string())
+        .unwrap_or_else(|_| t.into()),
+        ColumnType::Date => t.get(..10).unwrap_or(t).to_string(),
+        ColumnType::Uuid => t.to_lowercase(),
+        ColumnType::Bytes => match t.strip_prefix("\\x") {
+            Some(h) => String::from_utf8_lossy(&hex::decode(h).unwrap_or_default()).into_owned(),
+            None => t.to_string(),
+        },
+        _ => t.to_string(),
+    })
+}
+
+fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&m[*k])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
+        Value::Number(_) => parse_decimal(v)
+            .map(|d| d.normalized().to_string())
+            .unwrap_or_else(|_| v.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn expected_text(v: &SqlValue) -> Option<String> {
+    match v {
+        SqlValue::Bool(b) => Some(b.to_string()),
+        SqlValue::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => other.to_text(),
+    }
+}
+
+fn key_of(t: &BoundTable, row: &[Option<String>]) -> String {
+    t.key_idx
+        .iter()
+        .map(|&i| norm(&t.types[i], row[i].as_deref()).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+struct Expected {
+    record_key: String,
+    values: Vec<SqlValue>,
+}
+
+/// Compare one table's expected rows with the target.
+async fn compare(
+    target: &dyn Target,
+    t: &BoundTable,
+    rows: &[(String, Expected)],
+    report: &mut TableReport,
+    unresolved: &HashSet<String>,
+) -> Result<(), RunError> {
+    let keys: Vec<Vec<SqlValue>> = rows
+        .iter()
+        .map(|(_, e)| t.key_idx.iter().map(|&i| e.values[i].clone()).collect())
+        .collect();
+    let found = target.fetch_by_keys(t, &keys).await?;
+    let by_key: HashMap<String, &Vec<Option<String>>> =
+        found.iter().map(|r| (key_of(t, r), r)).collect();
+    for (key, e) in rows {
+        report.compared += 1;
+        let exp_row: Vec<Option<String>> = e.values.iter().map(expected_text).collect();
+        let k = key_of(t, &exp_row);
+        let diff = match by_key.get(&k) {
+            None => {
+                report.missing += 1;
+                Some(Vec::new())
+            }
+            Some(got) => {
+                let cols: Vec<String> = t
+                    .spec
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| {
+                        norm(&t.types[*i], exp_row[*i].as_deref())
+                            != norm(&t.types[*i], got[*i].as_deref())
+                    })
+                    .map(|(_, c)| c.name.clone())
+                    .collect();
+                if cols.is_empty() {
+                    None
+                } else {
+                    report.different += 1;
+                    Some(cols)
+                }
+            }
+        };
+        if let Some(columns) = diff {
+            let explained = unresolved.contains(&e.record_key);
+            if !explained && report.verdict < Verdict::Failed {
+                report.verdict = Verdict::Failed;
+            } else if explained && report.verdict < Verdict::Warning {
+                report.verdict = Verdict::Warning;
+            }
+            if report.examples.len() < 10 {
+                report.examples.push(Difference {
+                    key: key.clone(),
+                    record_key: e.record_key.clone(),
+                    columns,
+                    explained,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reconcile one mapping. `sample`: compare N random keys per table instead of all.
+pub async fn verify(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    sample: Option<usize>,
+    batch_size: usize,
+) -> Result<Report, RunError> {
+    let tables = bind(target, &mapping).await?;
+    target.ensure_tracking().await?;
+    let unresolved_rows = target
+        .errors(&ErrorFilter {
+            mapping: Some(mapping.name.clone()),
+            unresolved_only: true,
+            ..Default::default()
+        })
+        .await?;
+    let unresolved: HashSet<String> = unresolved_rows
+        .iter()
+        .map(|e| e.record_key.clone())
+        .collect();
+    let transformer = Transformer::new(mapping.clone(), tables.clone());
+    let mut src = source::open(&mapping).map_err(|e| RunError::Source {
+        mapping: mapping.name.clone(),
+        source: e,
+    })?;
+    let mut reports: Vec<TableReport> = tables
+        .iter()
+        .map(|t| TableReport {
+            table: t.spec.table.clone(),
+            expected: 0,
+            found: 0,
+            compared: 0,
+            missing: 0,
+            different: 0,
+            sampled: sample.is_some(),
+            examples: Vec::new(),
+            verdict: Verdict::Passed,
+        })
+        .collect();
+    let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); tables.len()];
+    let mut reservoirs: Vec<Vec<(String, Expected)>> = vec![Vec::new(); tables.len()]
+        .into_iter()
+        .map(|_: Vec<()>| Vec::new())
+        .collect();
+    let mut rng_state: u64 = 0x9E37_79B9_7F4A_7C15
+        ^ std::process::id() as u64
+        ^ chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
+    let mut next_rand = move || {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        rng_state
+    };
+    let (mut read, mut failing) = (0u64, 0u64);
+    loop {
+        let raw = src.next_batch(batch_size).map_err(|e| RunError::Source {
+            mapping: mapping.name.clone(),
+            source: e,
+        })?;
+        if raw.is_empty() {
+            break;
+        }
+        read += raw.len() as u64;
+        let batch = transformer.run_batch(raw, None);
+        // Per table, this batch's rows by key (last wins, as in a load).
+        let mut per_table: Vec<Vec<(String, Expected)>> = vec![Vec::new(); tables.len()]
+            .into_iter()
+            .map(|_: Vec<()>| Vec::new())
+            .collect();
+        let mut index: Vec<HashMap<String, usize>> = vec![HashMap::new(); tables.len()];
+        for tr in &batch {
+            match &tr.outcome {
+                Outcome::Failed(_) => failing += 1,
+                Outcome::Filtered => {}
+                Outcome::Rows { rows, .. } => {
+                    for (ti, values) in rows {
+                        let t = &tables[*ti];
+                        let key = t
+                            .key_idx
+                            .iter()
+                            .map(|&i| values[i].key_text())
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        key.hash(&mut h);
+                        if seen[*ti].insert(h.finish()) {
+                            reports[*ti].expected += 1;
+                        }
+                        let e = Expected {
+                            record_key: tr.key.clone(),
+                            values: values.clone(),
+                        };
+                        match index[*ti].get(&key) {
+                            Some(&i) => per_table[*ti][i] = (key, e),
+                            None => {
+                                index[*ti].insert(key.clone(), per_table[*ti].len());
+                                per_table[*ti].push((key, e));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (ti, rows) in per_table.into_iter().enumerate() {
+            match sample {
+                None => compare(target, &tables[ti], &rows, &mut reports[ti], &unresolved).await?,
+                Some(n) => {
+                    for row in rows {
+                        let r = &mut reservoirs[ti];
+                        let seen_n = reports[ti].expected as usize;
+                        if r.len() < n {
+                            r.push(row);
+                        } else {
+                            let j = (next_rand() % seen_n.max(1) as u64) as usize;
+                            if j < n {
+                                r[j] = row;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if sample.is_some() {
+        for (ti, rows) in reservoirs.into_iter().enumerate() {
+            compare(target, &tables[ti], &rows, &mut reports[ti], &unresolved).await?;
+        }
+    }
+    for (ti, t) in tables.iter().enumerate() {
+        reports[ti].found = target.count_rows(&t.spec.table).await?;
+        if reports[ti].verdict == Verdict::Passed && failing > 0 {
+            reports[ti].verdict = Verdict::Warning;
+        }
+    }
+    let mut checks = Vec::new();
+    for c in &mapping.checks {
+        let got = target.query_text(&c.sql).await?;
+        let ok = match (&c.expect, got.as_deref()) {
+            (Value::Null, None) => true,
+            (e, Some(g)) => match (parse_decimal(e), parse_decimal(&Value::String(g.into()))) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => e.as_str().map_or(e.to_string(), str::to_string) == g,
+            },
+            _ => false,
+        };
+        checks.push(CheckReport {
+            name: c.name.clone(),
+            expect: c.expect.clone(),
+            got,
+            verdict: if ok { Verdict::Passed } else { Verdict::Failed },
+        });
+    }
+    let verdict = reports
+        .iter()
+        .map(|t| t.verdict)
+        .chain(checks.iter().map(|c| c.verdict))
+        .max()
+        .unwrap_or(Verdict::Passed);
+    Ok(Report {
+        mapping: mapping.name.clone(),
+        records_read: read,
+        records_failing: failing,
+        unresolved_errors: unresolved_rows.len() as u64,
+        tables: reports,
+        checks,
+        verdict,
+    })
+}

@@ -1,0 +1,300 @@
+//! The operator's safety commands: migrate, run --dry-run, verify, retry.
+
+use super::util::TestDb;
+use std::path::Path;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn migrations_apply_revert_and_catch_an_edit(db: &TestDb) {
+    let dir = db.dir().join("sql");
+    write(
+        &dir.join("1_create_a.sql"),
+        "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+    );
+    write(
+        &dir.join("2_create_b.up.sql"),
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, n INTEGER);\n",
+    );
+    write(&dir.join("2_create_b.down.sql"), "DROP TABLE b;\n");
+    let src = dir.to_str().unwrap();
+    // Dry run: lists and prints, changes nothing.
+    let out = db
+        .run(&["migrate", "run", "--source", src, "--dry-run"])
+        .ok();
+    assert!(
+        out.stdout.contains("would apply 1 create a")
+            && out.stdout.contains("would apply 2 create b"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("CREATE TABLE b (id INTEGER PRIMARY KEY, n INTEGER);"),
+        "{}",
+        out.stdout
+    );
+    assert!(!db.table_exists("a") && !db.table_exists("_sqlx_migrations"));
+    // Up to a version, then the rest.
+    let out = db
+        .run(&["migrate", "run", "--source", src, "--target-version", "1"])
+        .ok();
+    assert!(
+        out.stdout.contains("applied 1 create a") && !out.stdout.contains("create b"),
+        "{}",
+        out.stdout
+    );
+    assert!(db.table_exists("a") && !db.table_exists("b"));
+    let out = db.run(&["migrate", "info", "--source", src]).ok();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("1 ") && l.contains("applied")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("2 ") && l.contains("pending")),
+        "{}",
+        out.stdout
+    );
+    db.run(&["migrate", "run", "--source", src]).ok();
+    assert!(db.table_exists("b"));
+    // Revert the latest, then apply it again.
+    let out = db.run(&["migrate", "revert", "--source", src]).ok();
+    assert!(out.stdout.contains("reverted 2 create b"), "{}", out.stdout);
+    assert!(!db.table_exists("b") && db.table_exists("a"));
+    db.run(&["migrate", "run", "--source", src]).ok();
+    assert!(db.table_exists("b"));
+    // An applied migration whose file was edited stops `run`, naming the file.
+    write(
+        &dir.join("1_create_a.sql"),
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, extra INTEGER);\n",
+    );
+    write(
+        &dir.join("3_create_c.sql"),
+        "CREATE TABLE c (id INTEGER PRIMARY KEY);\n",
+    );
+    let out = db.run(&["migrate", "run", "--source", src]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(
+            "migration 1_create_a.sql was applied, but the file changed since (checksum mismatch)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!db.table_exists("c"), "nothing applied after the mismatch");
+    let out = db.run(&["migrate", "info", "--source", src]).ok();
+    assert!(out.stdout.contains("FILE CHANGED"), "{}", out.stdout);
+}
+
+crate::on_all_targets!(migrations, |db| migrations_apply_revert_and_catch_an_edit(
+    db
+));
+
+#[test]
+fn sqlite_backup_before_migrating() {
+    let db = TestDb::sqlite();
+    let dir = db.dir().join("sql");
+    write(
+        &dir.join("1_create_a.sql"),
+        "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+    );
+    let backup = db.dir().join("before.db");
+    let out = db
+        .run(&[
+            "migrate",
+            "run",
+            "--source",
+            dir.to_str().unwrap(),
+            "--backup",
+            backup.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(out.stdout.contains("backup written to"), "{}", out.stdout);
+    assert!(backup.exists());
+}
+
+fn dry_run_writes_nothing_and_reports_every_failure(db: &TestDb) {
+    // The schema exists (a dry run does not apply migrations either).
+    db.run(&["migrate", "run", "--source", "sql/forge"]).ok();
+    let out = db
+        .run(&["run", "mappings/forge_signatures_dirty.toml", "--dry-run"])
+        .ok();
+    assert!(out.stdout.contains("dry run"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("55 read, 46 written, 0 filtered, 9 failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("contract.page_id: <value> is not an integer"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("signature-a248fc02e28e3836a0bf9af755c8cc255b34d390bb588327d6fb2075792b2f8d"),
+        "{}",
+        out.stdout
+    );
+    // The duplicate key of the dirty file is reported.
+    assert!(
+        out.stdout.contains("contract: 1 rows repeat a key"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM contract"), 0);
+    assert!(
+        !db.table_exists("cutover_runs") && !db.table_exists("cutover_errors"),
+        "no tracking tables"
+    );
+    // Exit code as a real run.
+    let out = db.run(&[
+        "run",
+        "mappings/forge_signatures_dirty.toml",
+        "--dry-run",
+        "--max-errors",
+        "2",
+    ]);
+    assert_eq!(out.code, 3);
+}
+
+crate::on_all_targets!(dry_run, |db| {
+    dry_run_writes_nothing_and_reports_every_failure(db)
+});
+
+fn verify_passes_then_names_what_changed(db: &TestDb) {
+    db.run(&["run", "mappings/forge_signatures.toml"]).ok();
+    let out = db.run(&["verify", "mappings/forge_signatures.toml"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("forge_signatures  PASSED"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("contract   500       500")),
+        "{}",
+        out.stdout
+    );
+    // Delete two rows, alter one.
+    db.exec("DELETE FROM contract WHERE hash IN ('003862d2b96b0993aa436036c94e1aaf26550c1f67107396ff078c459c0403c7', '884fd22a69d97adc286dc2bf7a3d80c2eb7388056b7b8a49d5460ae566907372')");
+    db.exec("UPDATE contract SET page_id = 42 WHERE hash = 'ff6f2a8a6d5f059967e81c1cb416438385f13d04640e0d6bb1fd193c88c5e5c4'");
+    let out = db.run(&["verify", "mappings/forge_signatures.toml"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("forge_signatures  FAILED"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("key (003862d2b96b0993aa436036c94e1aaf26550c1f67107396ff078c459c0403c7) record signature-003862d2b96b0993aa436036c94e1aaf26550c1f67107396ff078c459c0403c7: missing"), "{}", out.stdout);
+    assert!(out.stdout.contains("key (ff6f2a8a6d5f059967e81c1cb416438385f13d04640e0d6bb1fd193c88c5e5c4) record signature-ff6f2a8a6d5f059967e81c1cb416438385f13d04640e0d6bb1fd193c88c5e5c4: different in page_id"), "{}", out.stdout);
+    let out = db.run(&["verify", "mappings/forge_signatures.toml", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["tables"][0]["missing"], 2);
+    assert_eq!(v["tables"][0]["different"], 1);
+    assert_eq!(v["checks"][0]["verdict"], "FAILED");
+    // A sample says so.
+    let out = db.run(&["verify", "mappings/forge_signatures.toml", "--sample", "10"]);
+    assert!(out.stdout.contains("10 (sample)"), "{}", out.stdout);
+}
+
+crate::on_all_targets!(verify, |db| verify_passes_then_names_what_changed(db));
+
+#[test]
+fn verify_warns_when_records_failed() {
+    let db = TestDb::sqlite();
+    db.run(&["run", "mappings/forge_signatures_dirty.toml"])
+        .ok();
+    let out = db.run(&["verify", "mappings/forge_signatures_dirty.toml"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("forge_signatures_dirty  WARNING"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("9 fail to transform, 9 unresolved error rows"),
+        "{}",
+        out.stdout
+    );
+}
+
+fn retry_reloads_exactly_the_failed_records(db: &TestDb) {
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);",
+    );
+    write(
+        &d.join("data.jsonl"),
+        "{\"key\":\"a\",\"value\":{\"id\":1,\"n\":\"12a\"}}\n{\"key\":\"b\",\"value\":{\"id\":2,\"n\":2}}\nnot json\n{\"key\":\"c\",\"value\":{\"id\":3,\"n\":\"x9\"}}\n{\"key\":\"d\",\"value\":{\"id\":4,\"n\":null}}\n",
+    );
+    let mapping = d.join("t.toml");
+    let text = "name = \"t\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n | int\"\n";
+    write(&mapping, text);
+    let m = mapping.to_str().unwrap();
+    let out = db.run(&["run", m]).ok();
+    assert!(
+        out.stdout
+            .contains("5 read, 1 written, 0 filtered, 4 failed"),
+        "{}",
+        out.stdout
+    );
+    let e = db.rows("SELECT message FROM cutover_errors WHERE record_key = 'd'");
+    assert_eq!(
+        e[0][0].as_deref(),
+        Some("the column is NOT NULL but `value.n | int` gave null")
+    );
+    // Fix the mapping: digits only, and a default.
+    write(
+        &mapping,
+        &text.replace(
+            "value.n | int",
+            "value.n | regex_replace('[^0-9]', '') | int | default(0)",
+        ),
+    );
+    let out = db.run(&["retry", m]).ok();
+    assert!(out.stdout.contains("4 records with unresolved errors, 3 loaded (errors resolved), 0 filtered, 1 failed again"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("data.jsonl:line 3: invalid JSON"),
+        "{}",
+        out.stdout
+    );
+    let rows: Vec<String> = db
+        .rows("SELECT id, n FROM t ORDER BY id")
+        .into_iter()
+        .map(|r| format!("{}={}", r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect();
+    assert_eq!(rows, vec!["1=12", "2=2", "3=9", "4=0"]);
+    assert_eq!(
+        db.count("SELECT count(*) FROM cutover_errors WHERE resolved_at IS NOT NULL"),
+        3
+    );
+    assert_eq!(db.count("SELECT count(*) FROM cutover_errors WHERE resolved_at IS NULL AND record_key = 'data.jsonl:line 3'"), 2);
+    let retry = &db.rows(
+        "SELECT records_read, records_written, records_failed FROM cutover_runs WHERE id = 2",
+    )[0];
+    assert_eq!(
+        retry.iter().map(|c| c.clone().unwrap()).collect::<Vec<_>>(),
+        ["4", "3", "1"]
+    );
+    // The checkpoint did not move: it still belongs to run 1.
+    assert_eq!(
+        db.count("SELECT run_id FROM cutover_checkpoints WHERE mapping = 't'"),
+        1
+    );
+}
+
+crate::on_all_targets!(retry, |db| retry_reloads_exactly_the_failed_records(db));
