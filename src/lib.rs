@@ -5,6 +5,7 @@
 //! writes them as batched idempotent upserts, with the batch's error rows and the
 //! checkpoint in the same transaction ([`tracking`]). [`pipeline`] wires the stages.
 
+pub mod keymap;
 pub mod mapping;
 pub mod migrate;
 pub mod pipeline;

@@ -685,11 +685,26 @@ async fn stream(
             source: SourceError::Other(e.to_string()),
         })?;
     let tr = transformer.clone();
+    let lookup_url = (!transformer.lookups().is_empty()).then(|| target.url().to_string());
     let transformer_thread = std::thread::Builder::new()
         .name("cutover-transform".into())
         .spawn(move || {
+            // lookup(): a second connection for the key map.
+            let lookup = match lookup_url.map(|u| crate::keymap::KeymapLookup::connect(&u)) {
+                Some(Ok(l)) => Some(l),
+                Some(Err(e)) => {
+                    let _ = out_tx.blocking_send(Err(SourceError::Other(format!(
+                        "key map for lookup(): {e}"
+                    ))));
+                    return;
+                }
+                None => None,
+            };
+            let lookup_ref = lookup
+                .as_ref()
+                .map(|l| l as &dyn crate::mapping::functions::Lookup);
             for msg in raw_rx {
-                let out = msg.map(|b| tr.run_batch(b, None));
+                let out = msg.map(|b| tr.run_batch(b, lookup_ref));
                 if out_tx.blocking_send(out).is_err() {
                     break;
                 }
@@ -1100,6 +1115,10 @@ pub async fn retry_mapping(
             }
         }
         let transformer = Transformer::new(mapping.clone(), tables.clone());
+        let lookup = match transformer.lookups().is_empty() {
+            true => None,
+            false => Some(crate::keymap::KeymapLookup::connect(target.url())?),
+        };
         let mut summary = RetrySummary {
             mapping: name.clone(),
             run_id,
@@ -1116,7 +1135,7 @@ pub async fn retry_mapping(
             chunks.push(std::mem::replace(&mut raw, rest));
         }
         for chunk in chunks {
-            let batch = transformer.run_batch(chunk, None);
+            let batch = transformer.run_batch(chunk, lookup.as_ref().map(|l| l as &dyn crate::mapping::functions::Lookup));
             let mut progress = Progress {
                 run_id,
                 mapping: name.clone(),

@@ -135,31 +135,84 @@ impl Transformer {
         }
     }
 
-    /// Decode and transform a batch in parallel, keeping the order.
+    /// Decode and transform a batch in parallel, keeping the order. Legacy ids the
+    /// batch looks up are fetched from the key map in one query first.
     pub fn run_batch(&self, raw: Vec<RawRecord>, lookup: Option<&dyn Lookup>) -> Vec<Transformed> {
-        raw.into_par_iter()
+        let decoded: Vec<(RawRecord, Result<Record, Box<crate::source::DecodeError>>)> = raw
+            .into_par_iter()
             .map(|r| {
-                let next = r.next.clone();
-                match r.decode() {
-                    Ok(rec) => self.record(rec, lookup, Some(Arc::new(r))),
-                    Err(e) => Transformed {
-                        key: e.key.clone(),
-                        position: e.position.clone(),
-                        next,
-                        outcome: Outcome::Failed(ErrorRow {
-                            record_key: e.key,
-                            position: e.position,
-                            stage: Stage::Read,
-                            column: None,
-                            message: e.message,
-                            record: e.record,
-                        }),
-                    },
-                }
+                let d = r.decode();
+                (r, d)
             })
-            .collect::<Vec<_>>()
-            .into_iter()
+            .collect();
+        if let Some(l) = lookup {
+            self.prefetch(&decoded, l);
+        }
+        decoded
+            .into_par_iter()
+            .map(|(r, d)| match d {
+                Ok(rec) => self.record(rec, lookup, Some(Arc::new(r))),
+                Err(e) => Transformed {
+                    key: e.key.clone(),
+                    position: e.position.clone(),
+                    next: r.next.clone(),
+                    outcome: Outcome::Failed(ErrorRow {
+                        record_key: e.key,
+                        position: e.position,
+                        stage: Stage::Read,
+                        column: None,
+                        message: e.message,
+                        record: e.record,
+                    }),
+                },
+            })
             .collect()
+    }
+
+    /// Every `lookup(...)` of the mapping: (mapping it reads, argument).
+    pub fn lookups(&self) -> Vec<(&str, &crate::mapping::Expr)> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            for c in &t.spec.columns {
+                out.extend(c.expr.lookups());
+            }
+            if let Some(f) = &t.spec.filter {
+                out.extend(f.lookups());
+            }
+        }
+        out
+    }
+
+    fn prefetch(
+        &self,
+        decoded: &[(RawRecord, Result<Record, Box<crate::source::DecodeError>>)],
+        l: &dyn Lookup,
+    ) {
+        let mut wanted: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for (mapping, arg) in self.lookups() {
+            for (_, d) in decoded {
+                let Ok(rec) = d else { continue };
+                let scope = Scope {
+                    key: &rec.key_value,
+                    value: &rec.value,
+                    item: None,
+                    index: None,
+                    file: &rec.file,
+                    lookup: None,
+                };
+                if let Ok(v) = arg.eval(&scope) {
+                    if !v.is_null() {
+                        wanted
+                            .entry(mapping)
+                            .or_default()
+                            .push(crate::mapping::functions::as_text(&v));
+                    }
+                }
+            }
+        }
+        for (mapping, keys) in wanted {
+            l.prefetch(mapping, &keys);
+        }
     }
 
     /// Transform one record.

@@ -235,6 +235,10 @@ pub async fn verify(
         .map(|e| e.record_key.clone())
         .collect();
     let transformer = Transformer::new(mapping.clone(), tables.clone());
+    let lookup = match transformer.lookups().is_empty() {
+        true => None,
+        false => Some(crate::keymap::KeymapLookup::connect(target.url())?),
+    };
     let mut src = source::open(&mapping).map_err(|e| RunError::Source {
         mapping: mapping.name.clone(),
         source: e,
@@ -277,7 +281,12 @@ pub async fn verify(
             break;
         }
         read += raw.len() as u64;
-        let batch = transformer.run_batch(raw, None);
+        let batch = transformer.run_batch(
+            raw,
+            lookup
+                .as_ref()
+                .map(|l| l as &dyn crate::mapping::functions::Lookup),
+        );
         // Per table, this batch's rows by key (last wins, as in a load).
         let mut per_table: Vec<Vec<(String, Expected)>> = vec![Vec::new(); tables.len()]
             .into_iter()

@@ -186,6 +186,8 @@ pub struct Scope<'a> {
 /// Translates a legacy id through the key map of an earlier mapping.
 pub trait Lookup: Sync {
     fn lookup(&self, mapping: &str, legacy_key: &str) -> Option<Value>;
+    /// Fetch many keys at once before a batch is transformed.
+    fn prefetch(&self, _mapping: &str, _legacy_keys: &[String]) {}
 }
 
 /// Compile a parsed expression.

@@ -117,6 +117,8 @@ pub struct SourceSpec {
     pub table: Option<String>,
     pub query: Option<String>,
     pub trust_server_certificate: bool,
+    /// The mapping file's folder (relative SQLite source paths resolve against it).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +343,7 @@ impl Mapping {
             table: src.table.clone(),
             query: src.query.clone(),
             trust_server_certificate: src.trust_server_certificate.unwrap_or(false),
+            dir: dir.clone(),
         };
 
         if cfg.tables.is_empty() {

@@ -5,6 +5,7 @@
 pub mod dynamodb;
 pub mod files;
 pub mod split;
+pub mod sql;
 
 use crate::mapping::{kind_name, KvFormat, Mapping, SourceKind};
 use crate::record::{FileInfo, Position, Record};
@@ -220,6 +221,9 @@ pub fn open(mapping: &Mapping) -> Result<Box<dyn Source>, SourceError> {
     match spec.kind {
         SourceKind::Kv if spec.format == KvFormat::Dynamodb => Ok(Box::new(dynamodb::open(spec)?)),
         SourceKind::Kv | SourceKind::Json => Ok(Box::new(files::FileSource::open(spec)?)),
+        SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql => {
+            Ok(Box::new(sql::SqlSource::open(spec)?))
+        }
         other => Err(SourceError::Unsupported(kind_name(other).to_string())),
     }
 }

@@ -247,6 +247,14 @@ pub trait Target: Send + Sync {
     async fn count_rows(&self, table: &str) -> Result<i64, TargetError>;
     /// The first column of the first row of a query, as text (for `[[checks]]`).
     async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError>;
+    /// New keys recorded in `cutover_keymap` by `mapping` for these legacy keys.
+    async fn keymap_get(
+        &self,
+        mapping: &str,
+        legacy: &[String],
+    ) -> Result<Vec<(String, String)>, TargetError>;
+    /// The URL as given (with its password): to open a second connection.
+    fn url(&self) -> &str;
 }
 
 /// `SELECT <columns as text> FROM t WHERE (keys) IN ((...), ...)` with `?` or `$n`

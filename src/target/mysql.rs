@@ -1010,6 +1010,39 @@ impl Target for MySqlTarget {
         .map_err(db("counting rows"))
     }
 
+    async fn keymap_get(
+        &self,
+        mapping: &str,
+        legacy: &[String],
+    ) -> Result<Vec<(String, String)>, TargetError> {
+        let mut out = Vec::new();
+        for chunk in legacy.chunks(500) {
+            let sql = format!(
+                "SELECT legacy_key, new_key FROM cutover_keymap WHERE mapping = ? AND legacy_key IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(mapping);
+            for k in chunk {
+                q = q.bind(k);
+            }
+            for r in q
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading the key map"))?
+            {
+                out.push((
+                    r.try_get(0).map_err(db("reading the key map"))?,
+                    r.try_get(1).map_err(db("reading the key map"))?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
     async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
         let row = sqlx::query(sql)
             .fetch_optional(&self.pool)

@@ -1031,6 +1031,27 @@ impl Target for PgTarget {
         .map_err(db("counting rows"))
     }
 
+    async fn keymap_get(
+        &self,
+        mapping: &str,
+        legacy: &[String],
+    ) -> Result<Vec<(String, String)>, TargetError> {
+        let rows = sqlx::query("SELECT legacy_key, new_key FROM cutover_keymap WHERE mapping = $1 AND legacy_key = ANY($2)")
+            .bind(mapping)
+            .bind(legacy)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading the key map"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db("reading the key map"))
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
     async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
         let row = sqlx::query(sql)
             .fetch_optional(&self.pool)

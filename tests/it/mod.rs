@@ -7,3 +7,4 @@ mod resume;
 mod safety;
 mod servers;
 mod sources;
+mod sql_sources;
