@@ -317,7 +317,7 @@ impl SqlSource {
         Ok(())
     }
 
-    fn from_clause(&self) -> String {
+    fn relation_sql(&self) -> String {
         match (&self.spec.table, &self.spec.query) {
             (Some(t), _) => format!("{} AS q", quote_table(self.dialect, t)),
             (None, Some(q)) => format!("({}) AS q", q.trim().trim_end_matches(';')),
@@ -342,7 +342,7 @@ impl SqlSource {
             .map(|k| format!("q.{}", quote_ident(self.dialect, k)))
             .collect();
         let mut binds = Vec::new();
-        let mut sql = format!("SELECT * FROM {}", self.from_clause());
+        let mut sql = format!("SELECT * FROM {}", self.relation_sql());
         if let Some(after) = after {
             let mut ors = Vec::new();
             for i in 0..keys.len() {
@@ -515,7 +515,7 @@ impl Source for SqlSource {
             .collect();
         let sql = format!(
             "SELECT * FROM {} WHERE {}",
-            self.from_clause(),
+            self.relation_sql(),
             conds.join(" AND ")
         );
         let rows = self.fetch(sql, key.clone())?;
