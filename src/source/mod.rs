@@ -4,10 +4,11 @@
 
 pub mod dynamodb;
 pub mod files;
+pub mod mssql;
 pub mod split;
 pub mod sql;
 
-use crate::mapping::{kind_name, KvFormat, Mapping, SourceKind};
+use crate::mapping::{KvFormat, Mapping, SourceKind};
 use crate::record::{FileInfo, Position, Record};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -224,6 +225,6 @@ pub fn open(mapping: &Mapping) -> Result<Box<dyn Source>, SourceError> {
         SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql => {
             Ok(Box::new(sql::SqlSource::open(spec)?))
         }
-        other => Err(SourceError::Unsupported(kind_name(other).to_string())),
+        SourceKind::Mssql => Ok(Box::new(mssql::MssqlSource::open(spec)?)),
     }
 }
