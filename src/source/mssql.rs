@@ -590,7 +590,7 @@ mod tests {
             "-0.0001"
         );
         assert_eq!(
-            j(ColumnType::Money, ColumnData::F64(Some(922_337_203.5807))),
+            j(ColumnType::Money, ColumnData::F64(Some(922_337_203.580_7))),
             "922337203.5807"
         );
         assert_eq!(j(ColumnType::Bit, ColumnData::Bit(Some(true))), "true");
