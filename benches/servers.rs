@@ -180,11 +180,59 @@ fn main() {
             ));
         }
     }
-    psql(&pg_admin, "DROP DATABASE IF EXISTS bench_copy WITH (FORCE)");
-    psql(
-        &pg_admin,
-        "DROP DATABASE IF EXISTS bench_cutover WITH (FORCE)",
+    // PostgreSQL → PostgreSQL (SQL source, keyset pages) vs a \copy pipe. `url`
+    // is the database the last cutover case loaded.
+    let src_url = url.clone();
+    let pipe_url = pg_db("bench_pipe");
+    let pipe = format!(
+        "psql '{src_url}' -qc '\\copy (SELECT * FROM items) TO STDOUT' | psql '{pipe_url}' -qc '\\copy items FROM STDIN'"
     );
+    let base = measured("psql \\copy pipe", Command::new("sh").args(["-c", &pipe]));
+    assert_eq!(psql(&pipe_url, "SELECT count(*) FROM items"), n.to_string());
+    let pipe_base = base.secs;
+    rows.push((
+        "PostgreSQL→PostgreSQL: psql \\copy | psql \\copy".into(),
+        base,
+        Some(1.0),
+    ));
+    let dst_url = pg_db("bench_pg2pg");
+    let pg_mapping = dir.join("bench-pg.toml");
+    let text = format!(
+        "name = \"bench_pg2pg\"\n[source]\nkind = \"postgres\"\nurl = \"{src_url}\"\ntable = \"items\"\nkey = [\"id\"]\n\
+         [[tables]]\ntable = \"items\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.seq = \"value.seq\"\ncolumns.score = \"value.score\"\n\
+         columns.views = \"value.views\"\ncolumns.title = \"value.title\"\ncolumns.created_at = \"value.created_at\"\ncolumns.meta = \"value.meta\"\n"
+    );
+    std::fs::write(&pg_mapping, text).expect("mapping");
+    for workers in ["1", "2"] {
+        psql(&dst_url, "TRUNCATE items");
+        let m = measured(
+            "cutover pg → pg",
+            Command::new(CUTOVER).current_dir(&dir).args([
+                "run",
+                pg_mapping.to_str().unwrap_or_default(),
+                "--target",
+                &dst_url,
+                "--batch-size",
+                "10000",
+                "--workers",
+                workers,
+                "--restart",
+            ]),
+        );
+        assert_eq!(psql(&dst_url, "SELECT count(*) FROM items"), n.to_string());
+        let ratio = m.secs / pipe_base;
+        rows.push((
+            format!("PostgreSQL→PostgreSQL: cutover (postgres source), --workers {workers}"),
+            m,
+            Some(ratio),
+        ));
+    }
+    for db in ["bench_copy", "bench_cutover", "bench_pipe", "bench_pg2pg"] {
+        psql(
+            &pg_admin,
+            &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        );
+    }
 
     // MariaDB
     let my_args = ["-h", "127.0.0.1", "-P", "3306", "-u", "root"];

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 const CACHE_LIMIT: usize = 1_000_000;
 
 pub struct KeymapLookup {
-    rt: tokio::runtime::Runtime,
-    target: Box<dyn Target>,
+    rt: Option<tokio::runtime::Runtime>,
+    target: Option<Box<dyn Target>>,
     cache: Mutex<HashMap<(String, String), Option<String>>>,
 }
 
@@ -41,16 +41,19 @@ impl KeymapLookup {
             })
         })?;
         Ok(KeymapLookup {
-            rt,
-            target,
+            rt: Some(rt),
+            target: Some(target),
             cache: Mutex::new(HashMap::new()),
         })
     }
 
     fn fetch(&self, mapping: &str, keys: &[String]) {
-        let found = on_rt(&self.rt, self.target.keymap_get(mapping, keys))
-            .and_then(|r| r.ok())
-            .unwrap_or_default();
+        let found = match (&self.rt, &self.target) {
+            (Some(rt), Some(t)) => on_rt(rt, t.keymap_get(mapping, keys))
+                .and_then(|r| r.ok())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         let found: HashMap<String, String> = found.into_iter().collect();
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > CACHE_LIMIT {
@@ -59,6 +62,18 @@ impl KeymapLookup {
             for k in keys {
                 cache.insert((mapping.to_string(), k.clone()), found.get(k).cloned());
             }
+        }
+    }
+}
+
+impl Drop for KeymapLookup {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            {
+                let _inside = rt.enter();
+                self.target = None;
+            }
+            rt.shutdown_background();
         }
     }
 }

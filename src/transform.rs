@@ -138,6 +138,16 @@ impl Transformer {
     /// Decode and transform a batch in parallel, keeping the order. Legacy ids the
     /// batch looks up are fetched from the key map in one query first.
     pub fn run_batch(&self, raw: Vec<RawRecord>, lookup: Option<&dyn Lookup>) -> Vec<Transformed> {
+        if lookup.is_none() {
+            // One pass: each parsed tree is dropped as soon as its record is done.
+            return raw
+                .into_par_iter()
+                .map(|r| match r.decode() {
+                    Ok(rec) => self.record(rec, None, Some(Arc::new(r))),
+                    Err(e) => self.read_error(*e, r.next.clone()),
+                })
+                .collect();
+        }
         let decoded: Vec<(RawRecord, Result<Record, Box<crate::source::DecodeError>>)> = raw
             .into_par_iter()
             .map(|r| {
@@ -152,21 +162,25 @@ impl Transformer {
             .into_par_iter()
             .map(|(r, d)| match d {
                 Ok(rec) => self.record(rec, lookup, Some(Arc::new(r))),
-                Err(e) => Transformed {
-                    key: e.key.clone(),
-                    position: e.position.clone(),
-                    next: r.next.clone(),
-                    outcome: Outcome::Failed(ErrorRow {
-                        record_key: e.key,
-                        position: e.position,
-                        stage: Stage::Read,
-                        column: None,
-                        message: e.message,
-                        record: e.record,
-                    }),
-                },
+                Err(e) => self.read_error(*e, r.next.clone()),
             })
             .collect()
+    }
+
+    fn read_error(&self, e: crate::source::DecodeError, next: Position) -> Transformed {
+        Transformed {
+            key: e.key.clone(),
+            position: e.position.clone(),
+            next,
+            outcome: Outcome::Failed(ErrorRow {
+                record_key: e.key,
+                position: e.position,
+                stage: Stage::Read,
+                column: None,
+                message: e.message,
+                record: e.record,
+            }),
+        }
     }
 
     /// Every `lookup(...)` of the mapping: (mapping it reads, argument).

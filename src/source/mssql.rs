@@ -22,7 +22,7 @@ pub struct MssqlSource {
     spec: SourceSpec,
     config: Config,
     display: String,
-    rt: Arc<tokio::runtime::Runtime>,
+    rt: Option<tokio::runtime::Runtime>,
     client: Option<Conn>,
     last: Option<Vec<Value>>,
     done: bool,
@@ -290,7 +290,7 @@ impl MssqlSource {
             spec: spec.clone(),
             config,
             display: crate::redact_url(&url),
-            rt: Arc::new(rt),
+            rt: Some(rt),
             client: None,
             last: None,
             done: false,
@@ -317,7 +317,11 @@ impl MssqlSource {
         let mut client = self.client.take();
         let display = self.display.clone();
         let sql_for_err = sql.clone();
-        let (client, res) = on_rt(&self.rt, async move {
+        let rt = self
+            .rt
+            .as_ref()
+            .ok_or_else(|| SourceError::Other("source closed".into()))?;
+        let (client, res) = on_rt(rt, async move {
             let mut attempt = 0;
             loop {
                 if client.is_none() {
@@ -460,6 +464,18 @@ pub fn page_sql(
     }
     sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
     (sql, binds)
+}
+
+impl Drop for MssqlSource {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            {
+                let _inside = rt.enter();
+                self.client = None;
+            }
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Source for MssqlSource {

@@ -25,7 +25,9 @@ pub struct SqlSource {
     spec: SourceSpec,
     dialect: Dialect,
     url: String,
-    rt: Arc<tokio::runtime::Runtime>,
+    /// Its own runtime (dropped with `shutdown_background`: sources are dropped
+    /// inside async commands too).
+    rt: Option<tokio::runtime::Runtime>,
     pool: Option<Pool>,
     /// Key of the last record read (the keyset cursor).
     last: Option<Vec<Value>>,
@@ -242,7 +244,7 @@ impl SqlSource {
             spec: spec.clone(),
             dialect,
             url,
-            rt: Arc::new(rt),
+            rt: Some(rt),
             pool: None,
             last: None,
             done: false,
@@ -269,7 +271,11 @@ impl SqlSource {
         let url = self.url.clone();
         let password = self.password()?;
         let dialect = self.dialect;
-        let pool = on_rt(&self.rt, async move {
+        let rt = self
+            .rt
+            .as_ref()
+            .ok_or_else(|| SourceError::Other("source closed".into()))?;
+        let pool = on_rt(rt, async move {
             Ok::<_, sqlx::Error>(match dialect {
                 Dialect::Sqlite => {
                     let o = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?.read_only(true);
@@ -395,10 +401,14 @@ impl SqlSource {
                 Ok::<_, String>(out)
             }};
         }
+        let rt = self
+            .rt
+            .as_ref()
+            .ok_or_else(|| SourceError::Other("source closed".into()))?;
         let res = match pool {
-            Pool::Sqlite(p) => on_rt(&self.rt, async { run!(p, sqlite_value) }),
-            Pool::Postgres(p) => on_rt(&self.rt, async { run!(p, pg_value) }),
-            Pool::Mysql(p) => on_rt(&self.rt, async { run!(p, mysql_value) }),
+            Pool::Sqlite(p) => on_rt(rt, async { run!(p, sqlite_value) }),
+            Pool::Postgres(p) => on_rt(rt, async { run!(p, pg_value) }),
+            Pool::Mysql(p) => on_rt(rt, async { run!(p, mysql_value) }),
         };
         res.map_err(|e| SourceError::Other(format!("reading the source ({sql}): {e}")))
     }
@@ -443,6 +453,18 @@ impl SqlSource {
                 value: Value::Object(row),
             },
         })
+    }
+}
+
+impl Drop for SqlSource {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            {
+                let _inside = rt.enter();
+                self.pool = None;
+            }
+            rt.shutdown_background();
+        }
     }
 }
 
