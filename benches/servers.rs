@@ -191,7 +191,7 @@ fn main() {
     assert_eq!(psql(&pipe_url, "SELECT count(*) FROM items"), n.to_string());
     let pipe_base = base.secs;
     rows.push((
-        "PostgreSQL→PostgreSQL: psql \\copy | psql \\copy".into(),
+        "PostgreSQL→PostgreSQL: psql \\copy TO STDOUT piped to \\copy FROM STDIN".into(),
         base,
         Some(1.0),
     ));

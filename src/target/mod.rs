@@ -293,6 +293,125 @@ pub fn fetch_sql(
     )
 }
 
+/// Tracking rows read with any sqlx driver: the columns are the same in every dialect.
+pub(crate) mod rows {
+    use crate::tracking::{CheckpointRow, ErrorRecord, RunRow, TableCount};
+    use sqlx::{ColumnIndex, Decode, Row, Type};
+
+    /// What a driver's row must decode for the tracking tables.
+    pub trait TrackingRow<'r>: Row {
+        fn col<T: Decode<'r, Self::Database> + Type<Self::Database>>(
+            &'r self,
+            c: &'r str,
+        ) -> Result<T, sqlx::Error>;
+    }
+
+    impl<'r, R> TrackingRow<'r> for R
+    where
+        R: Row,
+        &'r str: ColumnIndex<R>,
+    {
+        fn col<T: Decode<'r, Self::Database> + Type<Self::Database>>(
+            &'r self,
+            c: &'r str,
+        ) -> Result<T, sqlx::Error> {
+            self.try_get(c)
+        }
+    }
+
+    pub trait Decodes<'r, DB: sqlx::Database>: Decode<'r, DB> + Type<DB> {}
+    impl<'r, DB: sqlx::Database, T: Decode<'r, DB> + Type<DB>> Decodes<'r, DB> for T {}
+
+    pub fn run_row<'r, R>(r: &'r R) -> Result<RunRow, sqlx::Error>
+    where
+        R: TrackingRow<'r>,
+        i64: Decodes<'r, R::Database>,
+        bool: Decodes<'r, R::Database>,
+        String: Decodes<'r, R::Database>,
+        Option<i64>: Decodes<'r, R::Database>,
+        Option<String>: Decodes<'r, R::Database>,
+    {
+        Ok(RunRow {
+            id: r.col("id")?,
+            mapping: r.col("mapping")?,
+            mapping_checksum: r.col("mapping_checksum")?,
+            status: r.col("status")?,
+            started_at: r.col("started_at")?,
+            finished_at: r.col("finished_at")?,
+            heartbeat_at: r.col("heartbeat_at")?,
+            records_read: r.col("records_read")?,
+            records_written: r.col("records_written")?,
+            records_filtered: r.col("records_filtered")?,
+            records_failed: r.col("records_failed")?,
+            rows_written: r.col("rows_written")?,
+            rows_unchanged: r.col("rows_unchanged")?,
+            rows_inserted: r.col("rows_inserted")?,
+            dry_run: r.col("dry_run")?,
+            host: r.col("host")?,
+            pid: r.col("pid")?,
+            options: r.col("options")?,
+            message: r.col("message")?,
+        })
+    }
+
+    pub fn checkpoint_row<'r, R>(r: &'r R) -> Result<CheckpointRow, sqlx::Error>
+    where
+        R: TrackingRow<'r>,
+        i64: Decodes<'r, R::Database>,
+        String: Decodes<'r, R::Database>,
+        Option<String>: Decodes<'r, R::Database>,
+    {
+        Ok(CheckpointRow {
+            mapping: r.col("mapping")?,
+            shard: r.col("shard")?,
+            run_id: r.col("run_id")?,
+            position: r.col("position")?,
+            records_committed: r.col("records_committed")?,
+            mapping_checksum: r.col("mapping_checksum")?,
+            source_fingerprint: r.col("source_fingerprint")?,
+            updated_at: r.col("updated_at")?,
+        })
+    }
+
+    pub fn error_row<'r, R>(r: &'r R) -> Result<ErrorRecord, sqlx::Error>
+    where
+        R: TrackingRow<'r>,
+        i64: Decodes<'r, R::Database>,
+        String: Decodes<'r, R::Database>,
+        Option<String>: Decodes<'r, R::Database>,
+    {
+        Ok(ErrorRecord {
+            id: r.col("id")?,
+            run_id: r.col("run_id")?,
+            mapping: r.col("mapping")?,
+            record_key: r.col("record_key")?,
+            position: r.col("position")?,
+            stage: r.col("stage")?,
+            column_name: r.col("column_name")?,
+            message: r.col("message")?,
+            record: r.col("record")?,
+            created_at: r.col("created_at")?,
+            resolved_at: r.col("resolved_at")?,
+        })
+    }
+
+    pub fn table_count<'r, R>(r: &'r R) -> Result<TableCount, sqlx::Error>
+    where
+        R: TrackingRow<'r>,
+        i64: Decodes<'r, R::Database>,
+        String: Decodes<'r, R::Database>,
+        Option<i64>: Decodes<'r, R::Database>,
+    {
+        Ok(TableCount {
+            run_id: r.col("run_id")?,
+            table_name: r.col("table_name")?,
+            rows_written: r.col("rows_written")?,
+            rows_unchanged: r.col("rows_unchanged")?,
+            rows_inserted: r.col("rows_inserted")?,
+        })
+    }
+}
+
 /// Connect to the target named by a URL.
 pub async fn connect(url: &str) -> Result<Box<dyn Target>, TargetError> {
     let lower = url.to_ascii_lowercase();

@@ -17,7 +17,7 @@ use crate::transform::{BoundTable, ErrorRow};
 use crate::value::{ColumnType, SqlValue};
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::HashMap;
 use std::path::Path;
@@ -199,43 +199,6 @@ fn pg_text(v: &SqlValue) -> Option<String> {
         SqlValue::TimestampTz(t) => Some(format!("{}+00", t.format("%Y-%m-%d %H:%M:%S%.f"))),
         other => other.to_text(),
     }
-}
-
-fn run_row(r: &PgRow) -> Result<RunRow, sqlx::Error> {
-    Ok(RunRow {
-        id: r.try_get("id")?,
-        mapping: r.try_get("mapping")?,
-        mapping_checksum: r.try_get("mapping_checksum")?,
-        status: r.try_get("status")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
-        heartbeat_at: r.try_get("heartbeat_at")?,
-        records_read: r.try_get("records_read")?,
-        records_written: r.try_get("records_written")?,
-        records_filtered: r.try_get("records_filtered")?,
-        records_failed: r.try_get("records_failed")?,
-        rows_written: r.try_get("rows_written")?,
-        rows_unchanged: r.try_get("rows_unchanged")?,
-        rows_inserted: r.try_get("rows_inserted")?,
-        dry_run: r.try_get("dry_run")?,
-        host: r.try_get("host")?,
-        pid: r.try_get("pid")?,
-        options: r.try_get("options")?,
-        message: r.try_get("message")?,
-    })
-}
-
-fn checkpoint_row(r: &PgRow) -> Result<CheckpointRow, sqlx::Error> {
-    Ok(CheckpointRow {
-        mapping: r.try_get("mapping")?,
-        shard: r.try_get("shard")?,
-        run_id: r.try_get("run_id")?,
-        position: r.try_get("position")?,
-        records_committed: r.try_get("records_committed")?,
-        mapping_checksum: r.try_get("mapping_checksum")?,
-        source_fingerprint: r.try_get("source_fingerprint")?,
-        updated_at: r.try_get("updated_at")?,
-    })
 }
 
 /// The advisory lock key of a mapping.
@@ -841,7 +804,7 @@ impl Target for PgTarget {
             .await
             .map_err(db("reading the last run"))?;
         r.as_ref()
-            .map(run_row)
+            .map(super::rows::run_row)
             .transpose()
             .map_err(db("reading the last run"))
     }
@@ -853,7 +816,7 @@ impl Target for PgTarget {
             .await
             .map_err(db("reading the checkpoint"))?;
         r.as_ref()
-            .map(checkpoint_row)
+            .map(super::rows::checkpoint_row)
             .transpose()
             .map_err(db("reading the checkpoint"))
     }
@@ -877,7 +840,7 @@ impl Target for PgTarget {
         .await
         .map_err(db("reading runs"))?;
         rows.iter()
-            .map(run_row)
+            .map(super::rows::run_row)
             .collect::<Result<_, _>>()
             .map_err(db("reading runs"))
     }
@@ -888,7 +851,7 @@ impl Target for PgTarget {
             .await
             .map_err(db("reading checkpoints"))?;
         rows.iter()
-            .map(checkpoint_row)
+            .map(super::rows::checkpoint_row)
             .collect::<Result<_, _>>()
             .map_err(db("reading checkpoints"))
     }
@@ -900,15 +863,7 @@ impl Target for PgTarget {
             .await
             .map_err(db("reading table counts"))?;
         rows.iter()
-            .map(|r| {
-                Ok(TableCount {
-                    run_id: r.try_get("run_id")?,
-                    table_name: r.try_get("table_name")?,
-                    rows_written: r.try_get("rows_written")?,
-                    rows_unchanged: r.try_get("rows_unchanged")?,
-                    rows_inserted: r.try_get("rows_inserted")?,
-                })
-            })
+            .map(super::rows::table_count)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(db("reading table counts"))
     }
@@ -926,21 +881,7 @@ impl Target for PgTarget {
         .await
         .map_err(db("reading errors"))?;
         rows.iter()
-            .map(|r| {
-                Ok(ErrorRecord {
-                    id: r.try_get("id")?,
-                    run_id: r.try_get("run_id")?,
-                    mapping: r.try_get("mapping")?,
-                    record_key: r.try_get("record_key")?,
-                    position: r.try_get("position")?,
-                    stage: r.try_get("stage")?,
-                    column_name: r.try_get("column_name")?,
-                    message: r.try_get("message")?,
-                    record: r.try_get("record")?,
-                    created_at: r.try_get("created_at")?,
-                    resolved_at: r.try_get("resolved_at")?,
-                })
-            })
+            .map(super::rows::error_row)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(db("reading errors"))
     }
