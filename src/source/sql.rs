@@ -478,15 +478,16 @@ impl Source for SqlSource {
         if self.done {
             return Ok(Vec::new());
         }
-        let (sql, binds) = self.page_sql(self.last.as_deref(), max.max(1));
+        let max = max.max(1);
+        let (sql, binds) = self.page_sql(self.last.as_deref(), max + 1);
         let rows = self.fetch(sql, binds)?;
-        if rows.len() < max {
-            self.done = true;
-        }
-        let out = rows
+        let page = rows
             .into_iter()
             .map(|r| self.record(r))
             .collect::<Result<Vec<_>, _>>()?;
+        let (out, done) =
+            super::check_keyset_page(&self.spec.key, self.last.as_deref(), page, max)?;
+        self.done = done;
         if let Some(last) = out.last() {
             self.last = last.position.key.clone();
         }

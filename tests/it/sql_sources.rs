@@ -168,3 +168,62 @@ fn remap(src: &TestDb) {
 }
 
 crate::on_all_targets!(sql_source_with_keymap, |db| remap(db));
+
+/// A source key that is not unique would make keyset pages skip rows silently
+/// (`WHERE key > last` jumps over the second row of a shared key at a page
+/// boundary). The reader reads one row ahead, so the run stops and names the key,
+/// whether the duplicate sits inside a page or straddles two.
+fn non_unique_key(src: &TestDb) {
+    src.exec("CREATE TABLE ledger (num INTEGER NOT NULL, note VARCHAR(20))");
+    src.exec("INSERT INTO ledger VALUES (1, 'a'), (2, 'b'), (3, 'c'), (3, 'd'), (4, 'e')");
+    let target = TestDb::sqlite();
+    let d = target.dir();
+    write(
+        &d.join("schema/20260101000000_l.sql"),
+        "CREATE TABLE ledger (num INTEGER PRIMARY KEY, note TEXT);",
+    );
+    write(
+        &d.join("ledger.toml"),
+        &format!(
+            "name = \"ledger\"\nschema = \"schema\"\n[source]\nkind = \"{}\"\nurl = \"{}\"\ntable = \"ledger\"\nkey = [\"num\"]\n\
+             [[tables]]\ntable = \"ledger\"\nkey = [\"num\"]\ncolumns.num = \"value.num\"\ncolumns.note = \"value.note\"\n",
+            sql_source_kind(src.kind),
+            src.url
+        ),
+    );
+    let m = d.join("ledger.toml");
+    // batch 3: the page is 1, 2, 3 and the read-ahead row is the second 3.
+    // batch 4: both 3s are inside the first page.
+    for batch in ["3", "4"] {
+        let out = target.run(&[
+            "run",
+            m.to_str().unwrap(),
+            "--batch-size",
+            batch,
+            "--restart",
+        ]);
+        assert_eq!(out.code, 1, "batch {batch}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr
+                .contains("keyset pagination on (num) found the key [3] on more than one row"),
+            "batch {batch}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            target
+                .scalar("SELECT status FROM cutover_runs ORDER BY id DESC LIMIT 1")
+                .as_deref(),
+            Some("failed")
+        );
+    }
+    // Keyed on unique columns the same table loads every row.
+    src.exec("DELETE FROM ledger WHERE note = 'd'");
+    let out = target
+        .run(&["run", m.to_str().unwrap(), "--batch-size", "3"])
+        .ok();
+    assert!(out.stdout.contains("4 read, 4 written"), "{}", out.stdout);
+}
+
+crate::on_all_targets!(sql_source_with_a_key_that_is_not_unique, |db| {
+    non_unique_key(db)
+});
