@@ -32,35 +32,52 @@ pub enum SourceError {
     Other(String),
 }
 
-/// Keyset pagination only works when the key is unique and the server orders and
-/// compares it consistently: with `WHERE key > last`, a key shared by two rows at a
-/// page boundary would skip the second row silently. Pages are read one row ahead
-/// (`page` holds up to `max + 1` rows, ordered by key); equal neighbouring keys, or
-/// a page that repeats the last key, stop the run with an error naming the key.
-/// Returns the page cut to `max` rows and whether the source is exhausted.
-pub(crate) fn check_keyset_page(
-    columns: &[String],
-    last: Option<&[Value]>,
-    mut page: Vec<RawRecord>,
-    max: usize,
-) -> Result<(Vec<RawRecord>, bool), SourceError> {
-    let mut prev = last;
-    for r in &page {
-        let key = r.position.key.as_deref();
-        if key.is_some() && key == prev {
-            return Err(SourceError::Other(format!(
-                "keyset pagination on ({}) found the key {} on more than one row: the source's \
-                 key must be unique (a shared key would skip rows at page boundaries); name \
-                 unique columns in [source] key",
-                columns.join(", "),
-                serde_json::to_string(&key).unwrap_or_default()
-            )));
+/// The keyset state shared by the SQL sources: the last key read and whether the
+/// source is exhausted.
+#[derive(Debug, Default)]
+pub(crate) struct Keyset {
+    pub last: Option<Vec<Value>>,
+    pub done: bool,
+}
+
+impl Keyset {
+    /// Take one page read with `WHERE key > last ORDER BY key` and one row ahead
+    /// (`page` holds up to `max + 1` rows) and return its first `max` rows.
+    ///
+    /// Keyset pagination only works when the key is unique and the server orders and
+    /// compares it consistently: with `WHERE key > last`, a key shared by two rows at a
+    /// page boundary would skip the second row silently. The row read ahead makes that
+    /// visible: equal neighbouring keys, or a page that repeats the last key, stop the
+    /// run with an error naming the key.
+    pub fn advance(
+        &mut self,
+        columns: &[String],
+        mut page: Vec<RawRecord>,
+        max: usize,
+        counter: &AtomicU64,
+    ) -> Result<Vec<RawRecord>, SourceError> {
+        let mut prev = self.last.as_deref();
+        for r in &page {
+            let key = r.position.key.as_deref();
+            if key.is_some() && key == prev {
+                return Err(SourceError::Other(format!(
+                    "keyset pagination on ({}) found the key {} on more than one row: the \
+                     source's key must be unique (a shared key would skip rows at page \
+                     boundaries); name unique columns in [source] key",
+                    columns.join(", "),
+                    serde_json::to_string(&key).unwrap_or_default()
+                )));
+            }
+            prev = key;
         }
-        prev = key;
+        self.done = page.len() <= max;
+        page.truncate(max);
+        if let Some(last) = page.last() {
+            self.last = last.position.key.clone();
+        }
+        counter.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(page)
     }
-    let done = page.len() <= max;
-    page.truncate(max);
-    Ok((page, done))
 }
 
 /// How the bytes of a raw record are decoded.

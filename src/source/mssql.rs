@@ -10,7 +10,7 @@ use base64::Engine;
 use chrono::{Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use serde_json::{Map, Number, Value};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tiberius::{AuthMethod, Client, ColumnData, ColumnType, Config, EncryptionLevel};
 use tokio::net::TcpStream;
@@ -24,8 +24,7 @@ pub struct MssqlSource {
     display: String,
     rt: Option<tokio::runtime::Runtime>,
     client: Option<Conn>,
-    last: Option<Vec<Value>>,
-    done: bool,
+    keyset: super::Keyset,
     counter: Arc<AtomicU64>,
     file: Arc<FileInfo>,
 }
@@ -292,8 +291,7 @@ impl MssqlSource {
             display: crate::redact_url(&url),
             rt: Some(rt),
             client: None,
-            last: None,
-            done: false,
+            keyset: super::Keyset::default(),
             counter: Arc::new(AtomicU64::new(0)),
             file: Arc::new(FileInfo::default()),
         })
@@ -480,19 +478,19 @@ impl Drop for MssqlSource {
 
 impl Source for MssqlSource {
     fn seek(&mut self, pos: &Position) -> Result<(), SourceError> {
-        self.last = pos.key.clone();
+        self.keyset.last = pos.key.clone();
         Ok(())
     }
 
     fn next_batch(&mut self, max: usize) -> Result<Vec<RawRecord>, SourceError> {
-        if self.done {
+        if self.keyset.done {
             return Ok(Vec::new());
         }
         let max = max.max(1);
         let (sql, binds) = page_sql(
             &self.relation(),
             &self.spec.key,
-            self.last.as_deref(),
+            self.keyset.last.as_deref(),
             max + 1,
         );
         let rows = self.fetch(sql, binds)?;
@@ -500,14 +498,8 @@ impl Source for MssqlSource {
             .into_iter()
             .map(|r| self.record(r))
             .collect::<Result<Vec<_>, _>>()?;
-        let (out, done) =
-            super::check_keyset_page(&self.spec.key, self.last.as_deref(), page, max)?;
-        self.done = done;
-        if let Some(last) = out.last() {
-            self.last = last.position.key.clone();
-        }
-        self.counter.fetch_add(out.len() as u64, Ordering::Relaxed);
-        Ok(out)
+        self.keyset
+            .advance(&self.spec.key, page, max, &self.counter)
     }
 
     fn total_bytes(&self) -> Option<u64> {

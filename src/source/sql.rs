@@ -12,7 +12,7 @@ use base64::Engine;
 use serde_json::{Map, Number, Value};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 enum Pool {
@@ -30,8 +30,7 @@ pub struct SqlSource {
     rt: Option<tokio::runtime::Runtime>,
     pool: Option<Pool>,
     /// Key of the last record read (the keyset cursor).
-    last: Option<Vec<Value>>,
-    done: bool,
+    keyset: super::Keyset,
     counter: Arc<AtomicU64>,
     file: Arc<FileInfo>,
 }
@@ -246,8 +245,7 @@ impl SqlSource {
             url,
             rt: Some(rt),
             pool: None,
-            last: None,
-            done: false,
+            keyset: super::Keyset::default(),
             counter: Arc::new(AtomicU64::new(0)),
             file: Arc::new(FileInfo::default()),
         })
@@ -470,29 +468,23 @@ impl Drop for SqlSource {
 
 impl Source for SqlSource {
     fn seek(&mut self, pos: &Position) -> Result<(), SourceError> {
-        self.last = pos.key.clone();
+        self.keyset.last = pos.key.clone();
         Ok(())
     }
 
     fn next_batch(&mut self, max: usize) -> Result<Vec<RawRecord>, SourceError> {
-        if self.done {
+        if self.keyset.done {
             return Ok(Vec::new());
         }
         let max = max.max(1);
-        let (sql, binds) = self.page_sql(self.last.as_deref(), max + 1);
+        let (sql, binds) = self.page_sql(self.keyset.last.as_deref(), max + 1);
         let rows = self.fetch(sql, binds)?;
         let page = rows
             .into_iter()
             .map(|r| self.record(r))
             .collect::<Result<Vec<_>, _>>()?;
-        let (out, done) =
-            super::check_keyset_page(&self.spec.key, self.last.as_deref(), page, max)?;
-        self.done = done;
-        if let Some(last) = out.last() {
-            self.last = last.position.key.clone();
-        }
-        self.counter.fetch_add(out.len() as u64, Ordering::Relaxed);
-        Ok(out)
+        self.keyset
+            .advance(&self.spec.key, page, max, &self.counter)
     }
 
     fn total_bytes(&self) -> Option<u64> {
