@@ -8,7 +8,9 @@
 //!
 //! Cases: PostgreSQL `psql -c "\copy items FROM rows.csv CSV"` (the baseline),
 //! `cutover run` into an empty table (workers 1 and 2), and the rerun over the
-//! loaded table; MariaDB `LOAD DATA LOCAL INFILE` (the baseline) and `cutover run`.
+//! loaded table; psql COPY into a temporary table + one merge (first load and rerun);
+//! pgloader (Debian package) when installed; MariaDB `LOAD DATA LOCAL INFILE` (the
+//! baseline) and `cutover run`.
 //! Every case starts from a fresh database with the same schema; row counts are
 //! checked. Peak RSS is the child's `ru_maxrss` (wait4). Servers:
 //! CUTOVER_TEST_PG / CUTOVER_TEST_MYSQL (defaults: the local test servers).
@@ -180,6 +182,62 @@ fn main() {
             ));
         }
     }
+    // The other method: COPY into a temporary table, then one merge statement. psql
+    // alone, no parsing or transformation: a lower bound for that method.
+    let merge = "INSERT INTO items SELECT * FROM tmp ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, \
+        score = EXCLUDED.score, views = EXCLUDED.views, title = EXCLUDED.title, created_at = EXCLUDED.created_at, \
+        meta = EXCLUDED.meta WHERE (items.seq, items.score, items.views, items.title, items.created_at, items.meta) \
+        IS DISTINCT FROM (EXCLUDED.seq, EXCLUDED.score, EXCLUDED.views, EXCLUDED.title, EXCLUDED.created_at, EXCLUDED.meta)";
+    let url = pg_db("bench_merge");
+    for pass in ["first load", "rerun"] {
+        let m = measured(
+            "psql COPY + merge",
+            Command::new("psql").args([
+                url.as_str(),
+                "-q",
+                "-c",
+                "CREATE TEMP TABLE tmp (LIKE items)",
+                "-c",
+                &format!("\\copy tmp FROM '{}' CSV", csv.display()),
+                "-c",
+                merge,
+            ]),
+        );
+        assert_eq!(psql(&url, "SELECT count(*) FROM items"), n.to_string());
+        let ratio = m.secs / pg_base;
+        rows.push((
+            format!("PostgreSQL: psql COPY into a temp table + INSERT … ON CONFLICT, {pass}"),
+            m,
+            Some(ratio),
+        ));
+    }
+    // pgloader (Debian package), when installed, on the same CSV.
+    if Command::new("pgloader")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let url = pg_db("bench_pgloader");
+        let cmd = dir.join("pgloader.load");
+        std::fs::write(
+            &cmd,
+            format!(
+                "LOAD CSV FROM '{}' (id, seq, score, views, title, created_at, meta)\n\
+                 INTO {url}?items (id, seq, score, views, title, created_at, meta)\n\
+                 WITH fields optionally enclosed by '\"', fields escaped by double-quote, fields terminated by ','\n\
+                 SET client_encoding to 'utf8';\n",
+                csv.display()
+            ),
+        )
+        .expect("pgloader command file");
+        let m = measured("pgloader", Command::new("pgloader").arg(&cmd));
+        assert_eq!(psql(&url, "SELECT count(*) FROM items"), n.to_string());
+        let ratio = m.secs / pg_base;
+        rows.push(("PostgreSQL: pgloader (csv)".into(), m, Some(ratio)));
+    } else {
+        eprintln!("[pgloader] not installed (apt-get install pgloader): case skipped");
+    }
+
     // PostgreSQL → PostgreSQL (SQL source, keyset pages) vs a \copy pipe. `url`
     // is the database the last cutover case loaded.
     let src_url = url.clone();
@@ -227,7 +285,14 @@ fn main() {
             Some(ratio),
         ));
     }
-    for db in ["bench_copy", "bench_cutover", "bench_pipe", "bench_pg2pg"] {
+    for db in [
+        "bench_copy",
+        "bench_cutover",
+        "bench_merge",
+        "bench_pgloader",
+        "bench_pipe",
+        "bench_pg2pg",
+    ] {
         psql(
             &pg_admin,
             &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
