@@ -975,8 +975,22 @@ async fn stream(
         }
     }
     drop(out_rx);
-    let _ = reader.join();
-    let _ = transformer_thread.join();
+    // A reader or transform thread that panicked closed its channel early: the
+    // records after it were never read, so the run must not look finished.
+    let panicked = [("reading", reader.join()), ("transforming", transformer_thread.join())]
+        .into_iter()
+        .find(|(_, r)| r.is_err());
+    if let (Some((what, _)), None) = (panicked, &fatal) {
+        fatal = Some(RunError::Source {
+            mapping: name.clone(),
+            source: SourceError::Other(format!(
+                "the {what} thread stopped unexpectedly (a bug in cutover; please report it); the checkpoint is at the last committed batch, run again to resume"
+            )),
+        });
+    }
+    // Ctrl-C can arrive before the first batch (the reader then stops without
+    // sending anything and the loop above sees a closed channel).
+    interrupted |= cancel.is_cancelled();
     pb.finish_and_clear();
 
     let table_names_for_dups = table_names.clone();
