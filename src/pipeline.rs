@@ -977,9 +977,12 @@ async fn stream(
     drop(out_rx);
     // A reader or transform thread that panicked closed its channel early: the
     // records after it were never read, so the run must not look finished.
-    let panicked = [("reading", reader.join()), ("transforming", transformer_thread.join())]
-        .into_iter()
-        .find(|(_, r)| r.is_err());
+    let panicked = [
+        ("reading", reader.join()),
+        ("transforming", transformer_thread.join()),
+    ]
+    .into_iter()
+    .find(|(_, r)| r.is_err());
     if let (Some((what, _)), None) = (panicked, &fatal) {
         fatal = Some(RunError::Source {
             mapping: name.clone(),
