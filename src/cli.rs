@@ -523,7 +523,7 @@ async fn plan(path: &std::path::Path, target: &TargetOpts) -> Result<Code> {
     }
     // Checkpoint state, if the tracking tables exist.
     if let Ok(Some(cp)) = t.checkpoint(&m.name).await {
-        let last = t.last_run(&m.name).await.ok().flatten();
+        let last = t.checkpoint_run(&m.name).await.ok().flatten();
         match last {
             Some(r) if r.status != "succeeded" => println!(
                 "\nrun would resume after run {} ({}) at {} ({} records committed)",

@@ -524,7 +524,7 @@ async fn run_locked(
     if gone > 0 {
         warn!(mapping = %name, "a previous run's process is gone; marked it interrupted");
     }
-    let last = target.last_run(&name).await?;
+    let last = target.checkpoint_run(&name).await?;
     let checkpoint = target.checkpoint(&name).await?;
     let fingerprint = source.fingerprint();
     let resume = match (&last, checkpoint) {
@@ -1110,7 +1110,14 @@ pub async fn retry_mapping(
                 *entry = (e.id, pos);
             }
         }
-        let mut todo: Vec<(String, Position)> = latest.into_iter().filter_map(|(k, (_, p))| p.map(|p| (k, p))).collect();
+        let mut not_found = Vec::new();
+        let mut todo: Vec<(String, Position)> = Vec::new();
+        for (k, (_, p)) in latest {
+            match p {
+                Some(p) => todo.push((k, p)),
+                None => not_found.push(k),
+            }
+        }
         todo.sort_by_key(|a| (a.1.file, a.1.offset));
         let options = serde_json::json!({"retry": true, "records": todo.len(), "target": target.display_url()});
         let run_id = target
@@ -1124,11 +1131,15 @@ pub async fn retry_mapping(
             })
             .await?;
         let mut raw = Vec::new();
-        let mut not_found = Vec::new();
         for (key, pos) in &todo {
             match source.read_at(pos).map_err(src_err)? {
-                Some(r) => raw.push(r),
-                None => not_found.push(key.clone()),
+                // The record there must be the one that failed: by its key, or by
+                // its label when it could not be decoded then (or now). After an
+                // edit that moved records, the position points elsewhere.
+                Some(r) if r.label == *key || matches!(r.decode(), Ok(rec) if rec.key == *key) => {
+                    raw.push(r)
+                }
+                _ => not_found.push(key.clone()),
             }
         }
         let transformer = Transformer::new(mapping.clone(), tables.clone());
@@ -1139,7 +1150,7 @@ pub async fn retry_mapping(
         let mut summary = RetrySummary {
             mapping: name.clone(),
             run_id,
-            records: todo.len() as i64,
+            records: (todo.len() + not_found.len()) as i64,
             loaded: 0,
             filtered: 0,
             failed: 0,

@@ -217,7 +217,11 @@ pub trait Target: Send + Sync {
     ) -> Result<(), TargetError>;
     /// Mark `running` runs of a mapping whose process is gone as interrupted.
     async fn mark_abandoned(&self, mapping: &str, message: &str) -> Result<u64, TargetError>;
-    async fn last_run(&self, mapping: &str) -> Result<Option<RunRow>, TargetError>;
+    /// The run that wrote the mapping's checkpoint: a run resumes when that run
+    /// did not succeed. (Retry runs never move the checkpoint, so they never
+    /// decide a resume; a pass that failed before its first commit leaves the
+    /// previous checkpoint and its run in place.)
+    async fn checkpoint_run(&self, mapping: &str) -> Result<Option<RunRow>, TargetError>;
     async fn checkpoint(&self, mapping: &str) -> Result<Option<CheckpointRow>, TargetError>;
     async fn unresolved_errors(&self, mapping: &str) -> Result<i64, TargetError>;
     async fn runs(&self, mapping: Option<&str>) -> Result<Vec<RunRow>, TargetError>;
@@ -622,7 +626,16 @@ pub async fn write_batch(
         .map(|(_, t)| *t)
         .collect();
     if resolve {
+        // A record that failed to decode was named by its label (`FILE:line N`);
+        // once it decodes it has its own key, so both names resolve its errors.
         let mut keys: Vec<&str> = loaded.iter().map(|t| t.key.as_str()).collect();
+        keys.extend(loaded.iter().filter_map(|t| match &t.outcome {
+            Outcome::Rows {
+                original: Some(raw),
+                ..
+            } if raw.label != t.key => Some(raw.label.as_str()),
+            _ => None,
+        }));
         keys.extend(
             batch
                 .iter()

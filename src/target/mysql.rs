@@ -775,18 +775,18 @@ impl Target for MySqlTarget {
             .map(|r| r.rows_affected())
     }
 
-    async fn last_run(&self, mapping: &str) -> Result<Option<RunRow>, TargetError> {
+    async fn checkpoint_run(&self, mapping: &str) -> Result<Option<RunRow>, TargetError> {
         let r = sqlx::query(
-            "SELECT * FROM cutover_runs WHERE mapping = ? AND NOT dry_run ORDER BY id DESC LIMIT 1",
+            "SELECT r.* FROM cutover_runs r JOIN cutover_checkpoints c ON c.run_id = r.id WHERE c.mapping = ? AND c.shard = 0",
         )
         .bind(mapping)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db("reading the last run"))?;
+        .map_err(db("reading the run of the checkpoint"))?;
         r.as_ref()
             .map(super::rows::run_row)
             .transpose()
-            .map_err(db("reading the last run"))
+            .map_err(db("reading the run of the checkpoint"))
     }
 
     async fn checkpoint(&self, mapping: &str) -> Result<Option<CheckpointRow>, TargetError> {

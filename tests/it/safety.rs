@@ -295,6 +295,101 @@ fn retry_reloads_exactly_the_failed_records(db: &TestDb) {
         db.count("SELECT run_id FROM cutover_checkpoints WHERE mapping = 't'"),
         1
     );
+    // Now fix the source: line 3 becomes a record. Its errors were named by the
+    // line (it could not be decoded); loaded now under its own key, they resolve.
+    let data = std::fs::read_to_string(d.join("data.jsonl")).unwrap();
+    write(
+        &d.join("data.jsonl"),
+        &data.replace("not json", "{\"key\":\"e\",\"value\":{\"id\":5,\"n\":5}}"),
+    );
+    let out = db.run(&["retry", m]).ok();
+    assert!(
+        out.stdout
+            .contains("1 records with unresolved errors, 1 loaded (errors resolved), 0 filtered, 0 failed again"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM cutover_errors WHERE resolved_at IS NULL"),
+        0
+    );
+    assert_eq!(db.count("SELECT n FROM t WHERE id = 5"), 5);
+    // A record whose stored position now holds another record is not loaded
+    // blindly: insert a line before line 3 and break the mapping for `e` again.
+    write(
+        &d.join("data.jsonl"),
+        &format!(
+            "{{\"key\":\"z\",\"value\":{{\"id\":9,\"n\":\"bad\"}}}}\n{}",
+            std::fs::read_to_string(d.join("data.jsonl")).unwrap()
+        ),
+    );
+    db.run(&["run", m, "--restart"]).ok();
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM cutover_errors WHERE resolved_at IS NULL AND record_key = 'z'"
+        ),
+        1
+    );
+    write(
+        &d.join("data.jsonl"),
+        &std::fs::read_to_string(d.join("data.jsonl"))
+            .unwrap()
+            .replacen(
+                "{\"key\":\"z\",\"value\":{\"id\":9,\"n\":\"bad\"}}\n",
+                "",
+                1,
+            ),
+    );
+    let out = db.run(&["retry", m]).ok();
+    assert!(
+        out.stdout
+            .contains("z: no record at its stored position any more"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM t WHERE id = 9"), 0);
+}
+
+/// A retry between a stopped run and the next run does not hide the stop: the
+/// next run still resumes from the checkpoint.
+#[test]
+fn a_retry_does_not_turn_a_resume_into_a_full_pass() {
+    let db = TestDb::sqlite();
+    let d = db.dir();
+    // Two good elements, a bad one (a transform error), then the file ends
+    // inside an element: the run fails after committing the first batches.
+    write(
+        &d.join("a.json"),
+        r#"[{"id": 1}, {"id": 2}, {"id": "x"}, {"id": 4}, {"id": 5"#,
+    );
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+    );
+    let mapping = d.join("t.toml");
+    write(&mapping, "name = \"t\"\nschema = \"schema\"\n[source]\nkind = \"json\"\npath = \"a.json\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id | int\"\n");
+    let m = mapping.to_str().unwrap();
+    let out = db.run(&["run", m, "--batch-size", "1"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(db.count("SELECT count(*) FROM t"), 3);
+    let out = db.run(&["retry", m]).ok();
+    assert!(
+        out.stdout
+            .contains("1 records with unresolved errors, 0 loaded"),
+        "{}",
+        out.stdout
+    );
+    let out = db.run(&["run", m, "--batch-size", "1"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let options = db
+        .scalar("SELECT options FROM cutover_runs WHERE id = 3")
+        .unwrap_or_default();
+    assert!(options.contains("\"resumed_from_run\":1"), "{options}");
+    assert_eq!(
+        db.scalar("SELECT records_read FROM cutover_runs WHERE id = 3")
+            .as_deref(),
+        Some("0")
+    );
 }
 
 crate::on_all_targets!(retry, |db| retry_reloads_exactly_the_failed_records(db));
