@@ -137,8 +137,11 @@ pub enum Command {
         #[command(flatten)]
         target: TargetOpts,
         /// Compare N randomly chosen keys per table instead of every row.
-        #[arg(long, value_name = "N")]
-        sample: Option<usize>,
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        sample: Option<u64>,
+        /// Records read and compared per round trip to the target.
+        #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        batch_size: u64,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -242,8 +245,18 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             mappings,
             target,
             sample,
+            batch_size,
             json,
-        } => verify(&mappings, &target, sample, json).await,
+        } => {
+            verify(
+                &mappings,
+                &target,
+                sample.map(|n| n as usize),
+                batch_size as usize,
+                json,
+            )
+            .await
+        }
         Command::Retry {
             mappings,
             target,
@@ -801,6 +814,7 @@ async fn verify(
     paths: &[PathBuf],
     target: &TargetOpts,
     sample: Option<usize>,
+    batch_size: usize,
     json: bool,
 ) -> Result<Code> {
     use cutover::verify::Verdict;
@@ -814,7 +828,7 @@ async fn verify(
     let t = target.connect().await?;
     let mut worst = Verdict::Passed;
     for m in mappings {
-        let r = match cutover::verify::verify(t.as_ref(), m, sample, 5000).await {
+        let r = match cutover::verify::verify(t.as_ref(), m, sample, batch_size).await {
             Ok(r) => r,
             Err(e) => {
                 print_run_error(&e);
@@ -827,8 +841,16 @@ async fn verify(
             println!("{}", serde_json::to_string(&r)?);
             continue;
         }
+        let unexplained = if r.records_failing_unexplained > 0 {
+            format!(
+                " ({} without an error row: the mapping or the source changed since the load?)",
+                r.records_failing_unexplained
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{}  {}  ({} records read, {} fail to transform, {} unresolved error rows)",
+            "{}  {}  ({} records read, {} fail to transform{unexplained}, {} unresolved error rows)",
             r.mapping,
             format!("{:?}", r.verdict).to_uppercase(),
             r.records_read,
@@ -842,6 +864,7 @@ async fn verify(
             "compared",
             "missing",
             "different",
+            "extra",
             "status",
         ]
         .iter()
@@ -859,6 +882,7 @@ async fn verify(
                 ),
                 tb.missing.to_string(),
                 tb.different.to_string(),
+                tb.extra.to_string(),
                 format!("{:?}", tb.verdict).to_uppercase(),
             ]);
         }

@@ -3,7 +3,7 @@
 //! sample), and the mapping's declared `[[checks]]`.
 
 use crate::mapping::functions::{parse_bool, parse_decimal, parse_instant, TimeFormat};
-use crate::mapping::Mapping;
+use crate::mapping::{Mapping, OnConflict};
 use crate::pipeline::{bind, RunError};
 use crate::source::{self};
 use crate::target::Target;
@@ -45,6 +45,9 @@ pub struct TableReport {
     pub compared: u64,
     pub missing: u64,
     pub different: u64,
+    /// Rows in the target beyond the expected ones (rows this mapping does not
+    /// produce today: an earlier load, another writer).
+    pub extra: u64,
     pub sampled: bool,
     /// First few missing and different rows.
     pub examples: Vec<Difference>,
@@ -65,8 +68,13 @@ pub struct Report {
     pub records_read: u64,
     /// Records that fail to transform today.
     pub records_failing: u64,
+    /// Of those, records without an unresolved error row: the mapping or the
+    /// source changed since the load, and the target may hold stale rows.
+    pub records_failing_unexplained: u64,
     /// Unresolved error rows of the mapping.
     pub unresolved_errors: u64,
+    /// Distinct records with unresolved error rows.
+    pub unresolved_records: u64,
     pub tables: Vec<TableReport>,
     pub checks: Vec<CheckReport>,
     pub verdict: Verdict,
@@ -150,30 +158,91 @@ struct Expected {
     values: Vec<SqlValue>,
 }
 
-/// Compare one table's expected rows with the target.
+/// A row to compare: (hash of its key, key text, the row the mapping produces).
+type Candidate = (u64, String, Expected);
+
+fn key_hash(key: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// One table while the source is read. A key can come back in a later record
+/// (the last one wins in a load, the first with `on_conflict = "ignore"`), so a
+/// difference found for a key is kept by key and replaced by the comparison of
+/// its later occurrence; only what is left at the end counts.
+struct TableState {
+    report: TableReport,
+    /// Hashes of the keys seen so far (the expected count).
+    seen: HashSet<u64>,
+    /// Current differences: key hash → (missing, explained by an error row).
+    diffs: HashMap<u64, (bool, bool)>,
+    examples: Vec<(u64, Difference)>,
+    /// `--sample`: the rows drawn so far, and where each key sits.
+    reservoir: Vec<Candidate>,
+    drawn: HashMap<u64, usize>,
+}
+
+impl TableState {
+    fn record(&mut self, hash: u64, diff: Option<(Difference, bool)>) {
+        self.diffs.remove(&hash);
+        self.examples.retain(|(h, _)| *h != hash);
+        if let Some((d, missing)) = diff {
+            self.diffs.insert(hash, (missing, d.explained));
+            if self.examples.len() < 10 {
+                self.examples.push((hash, d));
+            }
+        }
+    }
+
+    fn finish(&mut self, failing: Verdict) {
+        let r = &mut self.report;
+        r.compared = if r.sampled {
+            self.reservoir.len() as u64
+        } else {
+            r.expected
+        };
+        r.missing = self.diffs.values().filter(|d| d.0).count() as u64;
+        r.different = self.diffs.len() as u64 - r.missing;
+        r.extra = (r.found - r.expected as i64).max(0) as u64;
+        r.verdict = if self.diffs.values().any(|d| !d.1) {
+            Verdict::Failed
+        } else if !self.diffs.is_empty() || r.extra > 0 {
+            Verdict::Warning
+        } else {
+            Verdict::Passed
+        }
+        .max(failing);
+        r.examples = std::mem::take(&mut self.examples)
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+    }
+}
+
+/// Compare rows of one table with the target.
 async fn compare(
     target: &dyn Target,
     t: &BoundTable,
-    rows: &[(String, Expected)],
-    report: &mut TableReport,
+    rows: &[Candidate],
+    state: &mut TableState,
     unresolved: &HashSet<String>,
 ) -> Result<(), RunError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let keys: Vec<Vec<SqlValue>> = rows
         .iter()
-        .map(|(_, e)| t.key_idx.iter().map(|&i| e.values[i].clone()).collect())
+        .map(|(_, _, e)| t.key_idx.iter().map(|&i| e.values[i].clone()).collect())
         .collect();
     let found = target.fetch_by_keys(t, &keys).await?;
     let by_key: HashMap<String, &Vec<Option<String>>> =
         found.iter().map(|r| (key_of(t, r), r)).collect();
-    for (key, e) in rows {
-        report.compared += 1;
+    for (hash, key, e) in rows {
         let exp_row: Vec<Option<String>> = e.values.iter().map(expected_text).collect();
         let k = key_of(t, &exp_row);
-        let diff = match by_key.get(&k) {
-            None => {
-                report.missing += 1;
-                Some(Vec::new())
-            }
+        let columns = match by_key.get(&k) {
+            None => Some(Vec::new()),
             Some(got) => {
                 let cols: Vec<String> = t
                     .spec
@@ -186,30 +255,22 @@ async fn compare(
                     })
                     .map(|(_, c)| c.name.clone())
                     .collect();
-                if cols.is_empty() {
-                    None
-                } else {
-                    report.different += 1;
-                    Some(cols)
-                }
+                (!cols.is_empty()).then_some(cols)
             }
         };
-        if let Some(columns) = diff {
-            let explained = unresolved.contains(&e.record_key);
-            if !explained && report.verdict < Verdict::Failed {
-                report.verdict = Verdict::Failed;
-            } else if explained && report.verdict < Verdict::Warning {
-                report.verdict = Verdict::Warning;
-            }
-            if report.examples.len() < 10 {
-                report.examples.push(Difference {
+        let diff = columns.map(|columns| {
+            let missing = columns.is_empty();
+            (
+                Difference {
                     key: key.clone(),
                     record_key: e.record_key.clone(),
                     columns,
-                    explained,
-                });
-            }
-        }
+                    explained: unresolved.contains(&e.record_key),
+                },
+                missing,
+            )
+        });
+        state.record(*hash, diff);
     }
     Ok(())
 }
@@ -234,6 +295,7 @@ pub async fn verify(
         .iter()
         .map(|e| e.record_key.clone())
         .collect();
+    let unresolved_records = unresolved.len() as u64;
     let transformer = Transformer::new(mapping.clone(), tables.clone());
     let lookup = match transformer.lookups().is_empty() {
         true => None,
@@ -243,24 +305,27 @@ pub async fn verify(
         mapping: mapping.name.clone(),
         source: e,
     })?;
-    let mut reports: Vec<TableReport> = tables
+    let mut states: Vec<TableState> = tables
         .iter()
-        .map(|t| TableReport {
-            table: t.spec.table.clone(),
-            expected: 0,
-            found: 0,
-            compared: 0,
-            missing: 0,
-            different: 0,
-            sampled: sample.is_some(),
+        .map(|t| TableState {
+            report: TableReport {
+                table: t.spec.table.clone(),
+                expected: 0,
+                found: 0,
+                compared: 0,
+                missing: 0,
+                different: 0,
+                extra: 0,
+                sampled: sample.is_some(),
+                examples: Vec::new(),
+                verdict: Verdict::Passed,
+            },
+            seen: HashSet::new(),
+            diffs: HashMap::new(),
             examples: Vec::new(),
-            verdict: Verdict::Passed,
+            reservoir: Vec::new(),
+            drawn: HashMap::new(),
         })
-        .collect();
-    let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); tables.len()];
-    let mut reservoirs: Vec<Vec<(String, Expected)>> = vec![Vec::new(); tables.len()]
-        .into_iter()
-        .map(|_: Vec<()>| Vec::new())
         .collect();
     let mut rng_state: u64 = 0x9E37_79B9_7F4A_7C15
         ^ std::process::id() as u64
@@ -271,7 +336,7 @@ pub async fn verify(
         rng_state ^= rng_state << 17;
         rng_state
     };
-    let (mut read, mut failing) = (0u64, 0u64);
+    let (mut read, mut failing, mut failing_unexplained) = (0u64, 0u64, 0u64);
     loop {
         let raw = src.next_batch(batch_size).map_err(|e| RunError::Source {
             mapping: mapping.name.clone(),
@@ -287,39 +352,47 @@ pub async fn verify(
                 .as_ref()
                 .map(|l| l as &dyn crate::mapping::functions::Lookup),
         );
-        // Per table, this batch's rows by key (last wins, as in a load).
-        let mut per_table: Vec<Vec<(String, Expected)>> = vec![Vec::new(); tables.len()]
-            .into_iter()
-            .map(|_: Vec<()>| Vec::new())
-            .collect();
-        let mut index: Vec<HashMap<String, usize>> = vec![HashMap::new(); tables.len()];
+        // Per table, this batch's rows by key, folded as a load folds them.
+        // Each with whether its key is new in this batch.
+        let mut per_table: Vec<Vec<(Candidate, bool)>> =
+            tables.iter().map(|_| Vec::new()).collect();
+        let mut index: Vec<HashMap<u64, usize>> = vec![HashMap::new(); tables.len()];
         for tr in &batch {
             match &tr.outcome {
-                Outcome::Failed(_) => failing += 1,
+                Outcome::Failed(e) => {
+                    failing += 1;
+                    if !unresolved.contains(&e.record_key) {
+                        failing_unexplained += 1;
+                    }
+                }
                 Outcome::Filtered => {}
                 Outcome::Rows { rows, .. } => {
                     for (ti, values) in rows {
                         let t = &tables[*ti];
+                        let ignore = t.spec.on_conflict == OnConflict::Ignore;
                         let key = t
                             .key_idx
                             .iter()
                             .map(|&i| values[i].key_text())
                             .collect::<Vec<_>>()
                             .join(", ");
-                        let mut h = std::collections::hash_map::DefaultHasher::new();
-                        key.hash(&mut h);
-                        if seen[*ti].insert(h.finish()) {
-                            reports[*ti].expected += 1;
+                        let hash = key_hash(&key);
+                        let first = states[*ti].seen.insert(hash);
+                        if first {
+                            states[*ti].report.expected += 1;
+                        } else if ignore {
+                            // The first occurrence is the one the target kept.
+                            continue;
                         }
                         let e = Expected {
                             record_key: tr.key.clone(),
                             values: values.clone(),
                         };
-                        match index[*ti].get(&key) {
-                            Some(&i) => per_table[*ti][i] = (key, e),
+                        match index[*ti].get(&hash) {
+                            Some(&i) => per_table[*ti][i].0 = (hash, key, e),
                             None => {
-                                index[*ti].insert(key.clone(), per_table[*ti].len());
-                                per_table[*ti].push((key, e));
+                                index[*ti].insert(hash, per_table[*ti].len());
+                                per_table[*ti].push(((hash, key, e), first));
                             }
                         }
                     }
@@ -327,18 +400,30 @@ pub async fn verify(
             }
         }
         for (ti, rows) in per_table.into_iter().enumerate() {
+            let st = &mut states[ti];
             match sample {
-                None => compare(target, &tables[ti], &rows, &mut reports[ti], &unresolved).await?,
+                None => {
+                    let rows: Vec<Candidate> = rows.into_iter().map(|(c, _)| c).collect();
+                    compare(target, &tables[ti], &rows, st, &unresolved).await?
+                }
                 Some(n) => {
-                    for row in rows {
-                        let r = &mut reservoirs[ti];
-                        let seen_n = reports[ti].expected as usize;
-                        if r.len() < n {
-                            r.push(row);
-                        } else {
-                            let j = (next_rand() % seen_n.max(1) as u64) as usize;
-                            if j < n {
-                                r[j] = row;
+                    for (row, first) in rows {
+                        if let Some(&at) = st.drawn.get(&row.0) {
+                            // A later occurrence of a drawn key replaces it.
+                            st.reservoir[at] = row;
+                        } else if first {
+                            // Each distinct key is drawn once, when it first appears.
+                            let seen_n = st.report.expected as usize;
+                            if st.reservoir.len() < n {
+                                st.drawn.insert(row.0, st.reservoir.len());
+                                st.reservoir.push(row);
+                            } else {
+                                let j = (next_rand() % seen_n.max(1) as u64) as usize;
+                                if j < n {
+                                    st.drawn.remove(&st.reservoir[j].0);
+                                    st.drawn.insert(row.0, j);
+                                    st.reservoir[j] = row;
+                                }
                             }
                         }
                     }
@@ -346,17 +431,24 @@ pub async fn verify(
             }
         }
     }
-    if sample.is_some() {
-        for (ti, rows) in reservoirs.into_iter().enumerate() {
-            compare(target, &tables[ti], &rows, &mut reports[ti], &unresolved).await?;
-        }
-    }
+    let failing_verdict = if failing_unexplained > 0 {
+        Verdict::Failed
+    } else if failing > 0 {
+        Verdict::Warning
+    } else {
+        Verdict::Passed
+    };
     for (ti, t) in tables.iter().enumerate() {
-        reports[ti].found = target.count_rows(&t.spec.table).await?;
-        if reports[ti].verdict == Verdict::Passed && failing > 0 {
-            reports[ti].verdict = Verdict::Warning;
+        let st = &mut states[ti];
+        if sample.is_some() {
+            let rows = std::mem::take(&mut st.reservoir);
+            compare(target, t, &rows, st, &unresolved).await?;
+            st.reservoir = rows;
         }
+        st.report.found = target.count_rows(&t.spec.table).await?;
+        st.finish(failing_verdict);
     }
+    let reports: Vec<TableReport> = states.into_iter().map(|s| s.report).collect();
     let mut checks = Vec::new();
     for c in &mapping.checks {
         let got = target.query_text(&c.sql).await?;
@@ -385,7 +477,9 @@ pub async fn verify(
         mapping: mapping.name.clone(),
         records_read: read,
         records_failing: failing,
+        records_failing_unexplained: failing_unexplained,
         unresolved_errors: unresolved_rows.len() as u64,
+        unresolved_records,
         tables: reports,
         checks,
         verdict,
