@@ -704,7 +704,10 @@ async fn stream(
                 .as_ref()
                 .map(|l| l as &dyn crate::mapping::functions::Lookup);
             for msg in raw_rx {
-                let out = msg.map(|b| tr.run_batch(b, lookup_ref));
+                let out = msg.and_then(|b| {
+                    tr.run_batch(b, lookup_ref)
+                        .map_err(|e| SourceError::Other(format!("lookup(): {e}")))
+                });
                 if out_tx.blocking_send(out).is_err() {
                     break;
                 }
@@ -1163,7 +1166,9 @@ pub async fn retry_mapping(
             chunks.push(std::mem::replace(&mut raw, rest));
         }
         for chunk in chunks {
-            let batch = transformer.run_batch(chunk, lookup.as_ref().map(|l| l as &dyn crate::mapping::functions::Lookup));
+            let batch = transformer
+                .run_batch(chunk, lookup.as_ref().map(|l| l as &dyn crate::mapping::functions::Lookup))
+                .map_err(|e| src_err(SourceError::Other(format!("lookup(): {e}"))))?;
             let mut progress = Progress {
                 run_id,
                 mapping: name.clone(),

@@ -90,6 +90,11 @@ pub struct Transformed {
     pub outcome: Outcome,
 }
 
+/// The key map behind `lookup()` could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct LookupFailed(pub String);
+
 /// The compiled, bound mapping.
 pub struct Transformer {
     pub tables: Vec<BoundTable>,
@@ -137,17 +142,32 @@ impl Transformer {
 
     /// Decode and transform a batch in parallel, keeping the order. Legacy ids the
     /// batch looks up are fetched from the key map in one query first.
-    pub fn run_batch(&self, raw: Vec<RawRecord>, lookup: Option<&dyn Lookup>) -> Vec<Transformed> {
-        if lookup.is_none() {
+    ///
+    /// `Err` when the key map could not be read: the batch's lookups have no
+    /// answer, so none of it may be written.
+    pub fn run_batch(
+        &self,
+        raw: Vec<RawRecord>,
+        lookup: Option<&dyn Lookup>,
+    ) -> Result<Vec<Transformed>, LookupFailed> {
+        let Some(l) = lookup else {
             // One pass: each parsed tree is dropped as soon as its record is done.
-            return raw
+            return Ok(raw
                 .into_par_iter()
                 .map(|r| match r.decode() {
                     Ok(rec) => self.record(rec, None, Some(Arc::new(r))),
                     Err(e) => self.read_error(*e, r.next.clone()),
                 })
-                .collect();
+                .collect());
+        };
+        let out = self.run_with_lookup(raw, l);
+        match l.failure() {
+            Some(f) => Err(LookupFailed(f)),
+            None => Ok(out),
         }
+    }
+
+    fn run_with_lookup(&self, raw: Vec<RawRecord>, lookup: &dyn Lookup) -> Vec<Transformed> {
         let decoded: Vec<(RawRecord, Result<Record, Box<crate::source::DecodeError>>)> = raw
             .into_par_iter()
             .map(|r| {
@@ -155,9 +175,8 @@ impl Transformer {
                 (r, d)
             })
             .collect();
-        if let Some(l) = lookup {
-            self.prefetch(&decoded, l);
-        }
+        self.prefetch(&decoded, lookup);
+        let lookup = Some(lookup);
         decoded
             .into_par_iter()
             .map(|(r, d)| match d {

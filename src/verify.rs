@@ -346,12 +346,17 @@ pub async fn verify(
             break;
         }
         read += raw.len() as u64;
-        let batch = transformer.run_batch(
-            raw,
-            lookup
-                .as_ref()
-                .map(|l| l as &dyn crate::mapping::functions::Lookup),
-        );
+        let batch = transformer
+            .run_batch(
+                raw,
+                lookup
+                    .as_ref()
+                    .map(|l| l as &dyn crate::mapping::functions::Lookup),
+            )
+            .map_err(|e| RunError::Source {
+                mapping: mapping.name.clone(),
+                source: source::SourceError::Other(format!("lookup(): {e}")),
+            })?;
         // Per table, this batch's rows by key, folded as a load folds them.
         // Each with whether its key is new in this batch.
         let mut per_table: Vec<Vec<(Candidate, bool)>> =

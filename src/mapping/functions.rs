@@ -185,9 +185,16 @@ pub struct Scope<'a> {
 
 /// Translates a legacy id through the key map of an earlier mapping.
 pub trait Lookup: Sync {
-    fn lookup(&self, mapping: &str, legacy_key: &str) -> Option<Value>;
+    /// The new key, `Ok(None)` when the legacy key is not in the key map, `Err`
+    /// when the key map could not be read (then [`Lookup::failure`] says so too).
+    fn lookup(&self, mapping: &str, legacy_key: &str) -> Result<Option<Value>, String>;
     /// Fetch many keys at once before a batch is transformed.
     fn prefetch(&self, _mapping: &str, _legacy_keys: &[String]) {}
+    /// A key map query that failed for good: the batch must not be written
+    /// (its lookups could not be answered) and the run stops.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Compile a parsed expression.
@@ -1047,6 +1054,31 @@ fn text_fn<'a>(v: &Value, f: impl FnOnce(&str) -> String) -> Out<'a> {
 }
 
 impl Call {
+    /// `lookup('mapping')`: null passes through; a legacy id missing from the key
+    /// map is an error, or null when `lenient` (inside `default`/`coalesce`).
+    fn lookup<'a>(&'a self, s: &Scope<'a>, lenient: bool) -> Out<'a> {
+        let Func::Lookup(mapping) = &self.func else {
+            return owned(Value::Null);
+        };
+        let v = self.args[0].eval(s)?;
+        if v.is_null() {
+            return owned(Value::Null);
+        }
+        let legacy = as_text(&v);
+        let found = match s.lookup {
+            Some(l) => l.lookup(mapping, &legacy)?,
+            None => None,
+        };
+        match found {
+            Some(new) => owned(new),
+            None if lenient => owned(Value::Null),
+            None => Err(format!(
+                "legacy id {} was not found in the key map of mapping '{mapping}'",
+                show(&v)
+            )),
+        }
+    }
+
     fn eval<'a>(&'a self, s: &Scope<'a>) -> Out<'a> {
         // Null-aware functions first: they see nulls.
         match &self.func {
@@ -1060,13 +1092,19 @@ impl Call {
             }
             Func::Default | Func::Coalesce => {
                 for a in &self.args {
-                    let v = a.eval(s)?;
+                    // `lookup(...) | default(x)`: an id missing from the key map
+                    // is null here, so the default applies.
+                    let v = match a {
+                        Expr::Call(c) if matches!(c.func, Func::Lookup(_)) => c.lookup(s, true)?,
+                        _ => a.eval(s)?,
+                    };
                     if !v.is_null() {
                         return Ok(v);
                     }
                 }
                 return owned(Value::Null);
             }
+            Func::Lookup(_) => return self.lookup(s, false),
             Func::Object(names) => {
                 let mut m = Map::new();
                 for (n, a) in names.iter().zip(&self.args) {
@@ -1235,17 +1273,8 @@ impl Call {
                 };
                 owned(Value::Bool(ord == want))
             }
-            Func::Lookup(mapping) => {
-                let legacy = as_text(&v);
-                match s.lookup.and_then(|l| l.lookup(mapping, &legacy)) {
-                    Some(new) => owned(new),
-                    None => Err(format!(
-                        "legacy id {} was not found in the key map of mapping '{mapping}'",
-                        show(&v)
-                    )),
-                }
-            }
-            Func::Not
+            Func::Lookup(_)
+            | Func::Not
             | Func::Eq
             | Func::Ne
             | Func::Required
@@ -1313,6 +1342,67 @@ mod tests {
             lookup: None,
         };
         e.eval(&scope).map(Cow::into_owned)
+    }
+
+    /// A key map of one mapping (`users`): legacy "1" → "u-1"; legacy "boom"
+    /// stands for a key map that cannot be read.
+    struct MockKeymap;
+
+    impl Lookup for MockKeymap {
+        fn lookup(&self, mapping: &str, legacy_key: &str) -> Result<Option<Value>, String> {
+            match (mapping, legacy_key) {
+                (_, "boom") => Err("connection reset".into()),
+                ("users", "1") => Ok(Some(json!("u-1"))),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    fn eval_lookup(src: &str, value: Value) -> Result<Value, String> {
+        let e = compile(&parse(src).unwrap(), &env()).map_err(|e| e.message)?;
+        let file = FileInfo::default();
+        let key = json!("k");
+        let scope = Scope {
+            key: &key,
+            value: &value,
+            item: None,
+            index: None,
+            file: &file,
+            lookup: Some(&MockKeymap),
+        };
+        e.eval(&scope).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn lookup_found_missing_default_and_failure() {
+        let found = eval_lookup("value.owner | lookup('users')", json!({"owner": 1}));
+        assert_eq!(found, Ok(json!("u-1")));
+        let missing = eval_lookup("value.owner | lookup('users')", json!({"owner": 2}));
+        assert_eq!(
+            missing,
+            Err("legacy id 2 was not found in the key map of mapping 'users'".to_string())
+        );
+        // A missing id with a default is the default; null passes through.
+        let dflt = eval_lookup(
+            "value.owner | lookup('users') | default('nobody')",
+            json!({"owner": 2}),
+        );
+        assert_eq!(dflt, Ok(json!("nobody")));
+        let co = eval_lookup(
+            "coalesce(value.owner | lookup('users'), value.other | lookup('users'))",
+            json!({"owner": 2, "other": "1"}),
+        );
+        assert_eq!(co, Ok(json!("u-1")));
+        assert_eq!(
+            eval_lookup("value.owner | lookup('users')", json!({})),
+            Ok(Value::Null)
+        );
+        // A key map that cannot be read is not "not found", even with a default.
+        let failed = eval_lookup(
+            "value.owner | lookup('users') | default('nobody')",
+            json!({"owner": "boom"}),
+        );
+        assert_eq!(failed, Err("connection reset".to_string()));
     }
 
     fn ev(src: &str) -> Value {

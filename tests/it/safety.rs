@@ -227,7 +227,10 @@ fn verify_follows_repeated_keys_across_batches(db: &TestDb) {
     db.run(&["run", m, "--batch-size", "1"]).ok();
     assert_eq!(db.count("SELECT n FROM t WHERE id = 1"), 10);
     assert_eq!(db.count("SELECT n FROM u WHERE id = 1"), 1);
-    for args in [&["--batch-size", "1"][..], &["--sample", "2", "--batch-size", "1"][..]] {
+    for args in [
+        &["--batch-size", "1"][..],
+        &["--sample", "2", "--batch-size", "1"][..],
+    ] {
         let out = db.run(&[&["verify", m][..], args].concat());
         assert_eq!(out.code, 0, "{}", out.stdout);
         assert!(out.stdout.contains("t  PASSED"), "{}", out.stdout);
@@ -249,11 +252,15 @@ fn verify_follows_repeated_keys_across_batches(db: &TestDb) {
     assert_eq!(v["tables"][1]["verdict"], "PASSED");
     // A record that fails today but has no error row is not explained: the
     // target holds what an earlier mapping or source made of it.
-    write(&d.join("data.jsonl"), &data.replace("\"n\":3", "\"n\":\"x\""));
+    write(
+        &d.join("data.jsonl"),
+        &data.replace("\"n\":3", "\"n\":\"x\""),
+    );
     let out = db.run(&["verify", m]);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
-        out.stdout.contains("t  FAILED  (4 records read, 1 fail to transform (1 without an error row"),
+        out.stdout
+            .contains("t  FAILED  (4 records read, 1 fail to transform (1 without an error row"),
         "{}",
         out.stdout
     );
