@@ -761,8 +761,13 @@ async fn stream(
             _ = heartbeat.tick() => {
                 // With a transaction open, its batches carry the heartbeat.
                 if let (Some(r), None) = (&run, &open) {
-                    if let Err(e) = target.heartbeat(&name, r.run_id).await {
-                        warn!(mapping = %name, "heartbeat failed: {e}");
+                    match target.heartbeat(&name, r.run_id).await {
+                        Err(e @ TargetError::LockLost { .. }) => {
+                            fatal = Some(e.into());
+                            break;
+                        }
+                        Err(e) => warn!(mapping = %name, "heartbeat failed: {e}"),
+                        Ok(()) => {}
                     }
                 }
                 continue;

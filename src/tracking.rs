@@ -194,6 +194,18 @@ pub fn pid_alive(pid: i64) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Whether process `pid` runs the same program as this one, where the system
+/// tells (Linux `/proc/PID/comm`): a holder that died long ago may have its pid
+/// reused by an unrelated process, which must not keep the lock alive.
+fn same_program(pid: i64) -> bool {
+    let comm = |p: &str| std::fs::read_to_string(format!("/proc/{p}/comm"));
+    match (comm("self"), comm(&pid.to_string())) {
+        (Ok(me), Ok(other)) => me.trim() == other.trim(),
+        // No /proc, or the process went away meanwhile: the pid check decides.
+        _ => true,
+    }
+}
+
 impl Holder {
     pub fn me(run_id: Option<i64>) -> Holder {
         let now = now_text();
@@ -210,7 +222,7 @@ impl Holder {
     /// recent (another host).
     pub fn is_alive(&self) -> bool {
         if self.host == this_host() {
-            return pid_alive(self.pid);
+            return pid_alive(self.pid) && same_program(self.pid);
         }
         match chrono::DateTime::parse_from_rfc3339(&self.heartbeat_at) {
             Ok(t) => {
@@ -235,6 +247,15 @@ mod tests {
             ..me.clone()
         };
         assert!(!gone.is_alive());
+        // A live process that is not cutover (pid 1 here: init, or the test
+        // harness in a container) does not hold a lock.
+        let reused = Holder {
+            pid: 1,
+            ..me.clone()
+        };
+        if std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| !c.contains("cutover")) {
+            assert!(!reused.is_alive());
+        }
         let remote_stale = Holder {
             host: "elsewhere".into(),
             heartbeat_at: "2020-01-01T00:00:00Z".into(),

@@ -33,6 +33,8 @@ pub enum TargetError {
     },
     #[error("migrations in {dir}: {message}")]
     Migrate { dir: String, message: String },
+    #[error("the connection holding the run lock of mapping {mapping} was lost and another process took the lock; this run stops (its checkpoint is clean: run again once the other run is done)")]
+    LockLost { mapping: String },
 }
 
 impl TargetError {

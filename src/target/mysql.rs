@@ -284,6 +284,38 @@ fn existing_sql(table: &BoundTable, n: usize) -> String {
 }
 
 impl MySqlTarget {
+    /// Check that the connection holding the mapping's server lock is alive; if
+    /// it was lost (the server then released the lock), take the lock again on
+    /// a fresh connection, or fail when another process has it now.
+    async fn keep_lock(&self, mapping: &str) -> Result<(), TargetError> {
+        let ctx = "keeping the run lock";
+        let mut locks = self.locks.lock().await;
+        let Some(conn) = locks.get_mut(mapping) else {
+            return Ok(());
+        };
+        if sqlx::query("SELECT 1").execute(&mut **conn).await.is_ok() {
+            return Ok(());
+        }
+        tracing::warn!(
+            mapping,
+            "the connection holding the run lock was lost; taking the lock again"
+        );
+        let mut fresh = self.pool.acquire().await.map_err(db(ctx))?;
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+            .bind(lock_name(mapping))
+            .fetch_one(&mut *fresh)
+            .await
+            .map_err(db(ctx))?;
+        if !(got == Some(1)) {
+            locks.remove(mapping);
+            return Err(TargetError::LockLost {
+                mapping: mapping.to_string(),
+            });
+        }
+        locks.insert(mapping.to_string(), fresh);
+        Ok(())
+    }
+
     pub async fn connect(url: &str) -> Result<MySqlTarget, TargetError> {
         let fail = |e: sqlx::Error| TargetError::Connect {
             url: crate::redact_url(url),
@@ -673,6 +705,19 @@ impl Target for MySqlTarget {
             return Ok(LockOutcome::Held(holder));
         }
         let replaced = self.read_holder(mapping).await?;
+        // The server lock is free, but the holder row names a live process: its
+        // lock connection was lost (the server releases the lock with it) while
+        // it still runs. It re-takes the lock at its next heartbeat, or stops.
+        if let Some(h) = replaced
+            .as_ref()
+            .filter(|h| h.is_alive() && !(h.host == me.host && h.pid == me.pid))
+        {
+            let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+                .bind(lock_name(mapping))
+                .execute(&mut *conn)
+                .await;
+            return Ok(LockOutcome::Held(h.clone()));
+        }
         sqlx::query(
             "INSERT INTO cutover_locks (mapping, run_id, host, pid, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE run_id = VALUES(run_id), host = VALUES(host), pid = VALUES(pid),
@@ -692,6 +737,7 @@ impl Target for MySqlTarget {
     }
 
     async fn heartbeat(&self, mapping: &str, run_id: i64) -> Result<(), TargetError> {
+        self.keep_lock(mapping).await?;
         let now = now_text();
         let ctx = "updating the heartbeat";
         sqlx::query("UPDATE cutover_locks SET heartbeat_at = ?, run_id = ? WHERE mapping = ?")

@@ -207,6 +207,38 @@ fn lock_key(mapping: &str) -> String {
 }
 
 impl PgTarget {
+    /// Check that the connection holding the mapping's server lock is alive; if
+    /// it was lost (the server then released the lock), take the lock again on
+    /// a fresh connection, or fail when another process has it now.
+    async fn keep_lock(&self, mapping: &str) -> Result<(), TargetError> {
+        let ctx = "keeping the run lock";
+        let mut locks = self.locks.lock().await;
+        let Some(conn) = locks.get_mut(mapping) else {
+            return Ok(());
+        };
+        if sqlx::query("SELECT 1").execute(&mut **conn).await.is_ok() {
+            return Ok(());
+        }
+        tracing::warn!(
+            mapping,
+            "the connection holding the run lock was lost; taking the lock again"
+        );
+        let mut fresh = self.pool.acquire().await.map_err(db(ctx))?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(lock_key(mapping))
+            .fetch_one(&mut *fresh)
+            .await
+            .map_err(db(ctx))?;
+        if !(got) {
+            locks.remove(mapping);
+            return Err(TargetError::LockLost {
+                mapping: mapping.to_string(),
+            });
+        }
+        locks.insert(mapping.to_string(), fresh);
+        Ok(())
+    }
+
     pub async fn connect(url: &str) -> Result<PgTarget, TargetError> {
         let fail = |e: sqlx::Error| TargetError::Connect {
             url: crate::redact_url(url),
@@ -671,7 +703,7 @@ impl Target for PgTarget {
         // A holder that died a moment ago keeps its lock until the server notices
         // the closed connection: wait for that, up to 20 s.
         for _ in 0..40 {
-            got = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            got = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
                 .bind(lock_key(mapping))
                 .fetch_one(&mut *conn)
                 .await
@@ -697,6 +729,19 @@ impl Target for PgTarget {
             return Ok(LockOutcome::Held(holder));
         }
         let replaced = self.read_holder(mapping).await?;
+        // The server lock is free, but the holder row names a live process: its
+        // lock connection was lost (the server releases the lock with it) while
+        // it still runs. It re-takes the lock at its next heartbeat, or stops.
+        if let Some(h) = replaced
+            .as_ref()
+            .filter(|h| h.is_alive() && !(h.host == me.host && h.pid == me.pid))
+        {
+            let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+                .bind(lock_key(mapping))
+                .execute(&mut *conn)
+                .await;
+            return Ok(LockOutcome::Held(h.clone()));
+        }
         sqlx::query(
             "INSERT INTO cutover_locks (mapping, run_id, host, pid, acquired_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (mapping) DO UPDATE SET run_id = EXCLUDED.run_id, host = EXCLUDED.host, pid = EXCLUDED.pid,
@@ -716,6 +761,7 @@ impl Target for PgTarget {
     }
 
     async fn heartbeat(&self, mapping: &str, run_id: i64) -> Result<(), TargetError> {
+        self.keep_lock(mapping).await?;
         let now = now_text();
         let ctx = "updating the heartbeat";
         sqlx::query("UPDATE cutover_locks SET heartbeat_at = $1, run_id = $2 WHERE mapping = $3")
@@ -744,7 +790,7 @@ impl Target for PgTarget {
             .await
             .map_err(db(ctx))?;
         if let Some(mut conn) = self.locks.lock().await.remove(mapping) {
-            let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
                 .bind(lock_key(mapping))
                 .execute(&mut *conn)
                 .await;

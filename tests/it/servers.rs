@@ -222,31 +222,42 @@ fn rejected(db: &TestDb) {
 crate::on_all_targets!(rejected_rows_are_isolated, |db| rejected(db));
 
 /// Killing the loader's connections again and again: the run retries on fresh
-/// connections and the table equals a clean load.
-#[test]
-fn terminated_backends_are_survived() {
-    let Some(db) = TestDb::postgres() else { return };
+/// connections, its run lock survives (a second run is refused meanwhile), and
+/// the table equals a clean load.
+fn killed_connections_are_survived(db: &TestDb) {
     let mapping = super::util::kv_job(db.dir(), "faults", 60_000);
-    let mut child = db.spawn(&["run", mapping.to_str().unwrap(), "--batch-size", "500"]);
-    let dbname = db.url.rsplit('/').next().unwrap().to_string();
+    let m = mapping.to_str().unwrap();
+    let mut child = db.spawn(&["run", m, "--batch-size", "500"]);
     super::util::wait_for(120, "the load to start", || {
         db.table_exists("cutover_checkpoints")
+            && db.count("SELECT count(*) FROM cutover_checkpoints") == 1
     });
     let mut killed = 0;
-    for _ in 0..8 {
+    let mut refused = 0;
+    for round in 0..8 {
         std::thread::sleep(std::time::Duration::from_millis(250));
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        killed += db.count(&format!(
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = '{dbname}' AND application_name = 'cutover' AND pid <> pg_backend_pid()) t"
-        ));
+        killed += db.kill_loader_connections();
+        if round == 1 {
+            // The connection that held the server lock is gone too: the lock
+            // row still names the live loader, so another run must not start.
+            let second = db.run(&["run", m, "--batch-size", "500"]);
+            assert_eq!(second.code, 1, "{}", second.stderr);
+            assert!(
+                second.stderr.contains("already being loaded by process"),
+                "{}",
+                second.stderr
+            );
+            refused += 1;
+        }
     }
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(killed > 0, "no connection was terminated");
+    assert_eq!(refused, 1, "the load ended before a second run was tried");
     assert!(stderr.contains("retrying"), "the run retried: {stderr}");
     assert_eq!(db.count("SELECT count(*) FROM items"), 60_000);
     assert_eq!(
@@ -255,8 +266,15 @@ fn terminated_backends_are_survived() {
     );
     assert_eq!(db.count("SELECT count(*) FROM item_tags"), 120_000);
     assert_eq!(
+        db.count("SELECT count(*) FROM cutover_runs"),
+        1,
+        "the refused run recorded nothing"
+    );
+    assert_eq!(
         db.scalar("SELECT status FROM cutover_runs ORDER BY id DESC LIMIT 1")
             .as_deref(),
         Some("succeeded")
     );
 }
+
+crate::on_server_targets!(killed_connections, |db| killed_connections_are_survived(db));

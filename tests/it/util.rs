@@ -327,6 +327,40 @@ impl TestDb {
         })
     }
 
+    /// Close the server connections of the loader under test (all connections to
+    /// this test's database but the one asking); returns how many.
+    pub fn kill_loader_connections(&self) -> i64 {
+        let dbname = self.url.rsplit('/').next().unwrap_or_default().to_string();
+        match self.kind {
+            Kind::Sqlite => 0,
+            Kind::Postgres => self.count(&format!(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = '{dbname}' AND application_name = 'cutover' AND pid <> pg_backend_pid()) t"
+            )),
+            Kind::Mysql => {
+                let ids = self.rows(&format!(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{dbname}' AND ID <> CONNECTION_ID()"
+                ));
+                let mut n = 0;
+                for id in ids.into_iter().filter_map(|r| r[0].clone()) {
+                    // A connection may have closed by itself meanwhile.
+                    let killed = rt().block_on(async {
+                        let pool = sqlx::mysql::MySqlPoolOptions::new()
+                            .max_connections(1)
+                            .connect(&self.url)
+                            .await
+                            .expect("connect");
+                        let r = sqlx::raw_sql(&format!("KILL CONNECTION {id}")).execute(&pool).await;
+                        pool.close().await;
+                        r.is_ok()
+                    });
+                    n += i64::from(killed);
+                }
+                n
+            }
+        }
+    }
+
     /// Rows of a query, every cell as text (NULL as None).
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         rt().block_on(async {
