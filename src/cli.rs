@@ -305,6 +305,14 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Arc<Mapping>>, RunError> {
     Ok(out)
 }
 
+/// (inserted, updated) of rows written, when the target counted inserts.
+fn inserted_updated(written: i64, inserted: Option<i64>) -> [String; 2] {
+    match inserted {
+        Some(i) => [i.to_string(), (written - i).to_string()],
+        None => ["-".into(), "-".into()],
+    }
+}
+
 pub fn print_run_error(e: &RunError) {
     eprintln!("error: {e}");
 }
@@ -329,29 +337,28 @@ fn print_summary(s: &RunSummary) {
         "  records: {} read, {} written, {} filtered, {} failed",
         s.records_read, s.records_written, s.records_filtered, s.records_failed
     );
-    let mut rows = vec![vec![
-        "table".to_string(),
-        if s.dry_run {
-            "rows".into()
-        } else {
-            "rows written".into()
-        },
-        if s.dry_run {
-            String::new()
-        } else {
-            "unchanged".into()
-        },
-    ]];
+    // Inserted and updated are shown where the target tells them apart.
+    let split = !s.dry_run && s.tables.iter().any(|t| t.rows_inserted.is_some());
+    let mut head = vec!["table".to_string()];
+    if s.dry_run {
+        head.push("rows".into());
+    } else {
+        head.push("rows written".into());
+        if split {
+            head.extend(["inserted".into(), "updated".into()]);
+        }
+        head.push("unchanged".into());
+    }
+    let mut rows = vec![head];
     for t in &s.tables {
-        rows.push(vec![
-            t.table.clone(),
-            t.rows_written.to_string(),
-            if s.dry_run {
-                String::new()
-            } else {
-                t.rows_unchanged.to_string()
-            },
-        ]);
+        let mut row = vec![t.table.clone(), t.rows_written.to_string()];
+        if !s.dry_run {
+            if split {
+                row.extend(inserted_updated(t.rows_written, t.rows_inserted));
+            }
+            row.push(t.rows_unchanged.to_string());
+        }
+        rows.push(row);
     }
     print_table(&rows, "  ");
     if !s.failure_groups.is_empty() {
@@ -622,11 +629,18 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
         if !tables.is_empty() {
             let per: Vec<String> = tables
                 .iter()
-                .map(|c| {
-                    format!(
+                .map(|c| match c.rows_inserted {
+                    Some(i) => format!(
+                        "{} {} written ({i} inserted, {} updated), {} unchanged",
+                        c.table_name,
+                        c.rows_written,
+                        c.rows_written - i,
+                        c.rows_unchanged
+                    ),
+                    None => format!(
                         "{} {} written, {} unchanged",
                         c.table_name, c.rows_written, c.rows_unchanged
-                    )
+                    ),
                 })
                 .collect();
             println!("  run {}: {}", r.id, per.join("; "));

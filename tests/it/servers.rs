@@ -278,3 +278,69 @@ fn killed_connections_are_survived(db: &TestDb) {
 }
 
 crate::on_server_targets!(killed_connections, |db| killed_connections_are_survived(db));
+
+/// `status` and the run summary tell inserted, updated and unchanged rows apart.
+fn inserted_updated_unchanged(db: &TestDb) {
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);",
+    );
+    let line = |k: &str, id: i64, n: i64| {
+        format!("{{\"key\":\"{k}\",\"value\":{{\"id\":{id},\"n\":{n}}}}}\n")
+    };
+    let data = |rows: &[(&str, i64, i64)]| {
+        rows.iter()
+            .map(|(k, i, n)| line(k, *i, *n))
+            .collect::<String>()
+    };
+    write(
+        &d.join("data.jsonl"),
+        &data(&[("a", 1, 1), ("b", 2, 2), ("c", 3, 3), ("d", 4, 4)]),
+    );
+    let mapping = d.join("t.toml");
+    write(&mapping, "name = \"t\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n\"\n");
+    let m = mapping.to_str().unwrap();
+    let out = db.run(&["run", m]).ok();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["t", "4", "4", "0", "0"]),
+        "{}",
+        out.stdout
+    );
+    // One row changes, one is new, two stay as they are.
+    write(
+        &d.join("data.jsonl"),
+        &data(&[
+            ("a", 1, 1),
+            ("b", 2, 20),
+            ("c", 3, 3),
+            ("d", 4, 4),
+            ("e", 5, 5),
+        ]),
+    );
+    let out = db.run(&["run", m]).ok();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["t", "2", "1", "1", "3"]),
+        "{}",
+        out.stdout
+    );
+    let out = db.run(&["status"]).ok();
+    assert!(
+        out.stdout
+            .contains("run 2: t 2 written (1 inserted, 1 updated), 3 unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        db.count("SELECT rows_inserted FROM cutover_run_tables WHERE run_id = 2"),
+        1
+    );
+}
+
+crate::on_server_targets!(inserted_updated_and_unchanged, |db| {
+    inserted_updated_unchanged(db)
+});
