@@ -158,7 +158,10 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn loc(&self, offset: usize) -> Loc {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -187,11 +190,15 @@ impl Ctx<'_> {
             usize::from(raw.starts_with('"') || raw.starts_with('\''))
         };
         let base = span.start + quote;
+        // Offsets of errors are in the unescaped text; map them back to the file.
+        let content = raw.get(quote..).unwrap_or_default();
+        let basic = raw.starts_with('"');
+        let at = |o: usize| base + raw_offset(content, basic, o);
         let ast = match expr::parse(s.get_ref()) {
             Ok(a) => a,
             Err(e) => {
                 self.push(
-                    base + e.at..base + e.at,
+                    at(e.at)..at(e.at),
                     format!("{what}: syntax error: {}", e.message),
                     None,
                 );
@@ -201,15 +208,52 @@ impl Ctx<'_> {
         match functions::compile(&ast, env) {
             Ok(e) => Some(e),
             Err(e) => {
-                self.push(
-                    base + e.at..base + e.at,
-                    format!("{what}: {}", e.message),
-                    e.hint,
-                );
+                self.push(at(e.at)..at(e.at), format!("{what}: {}", e.message), e.hint);
                 None
             }
         }
     }
+}
+
+/// The byte offset in the raw text of a TOML string's content (after its
+/// opening quotes) of byte `unescaped` of its value: escapes (`\\`, `\u00e9`,
+/// a line-ending backslash) are longer in the file than in the value.
+fn raw_offset(raw: &str, basic: bool, unescaped: usize) -> usize {
+    if !basic {
+        return unescaped.min(raw.len());
+    }
+    let mut out = 0usize;
+    let mut chars = raw.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if out >= unescaped {
+            return i;
+        }
+        if c != '\\' {
+            out += c.len_utf8();
+            continue;
+        }
+        match chars.next() {
+            Some((_, 'u')) | Some((_, 'U')) => {
+                let n = if raw[i + 1..].starts_with('u') { 4 } else { 8 };
+                let hex: String = (0..n)
+                    .filter_map(|_| chars.next().map(|(_, h)| h))
+                    .collect();
+                out += u32::from_str_radix(&hex, 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .map_or(1, char::len_utf8);
+            }
+            Some((_, '\n' | '\r' | ' ' | '\t')) => {
+                // A line-ending backslash eats the whitespace that follows.
+                while chars.peek().is_some_and(|(_, w)| w.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            Some(_) => out += 1,
+            None => return raw.len(),
+        }
+    }
+    raw.len()
 }
 
 /// Names captured by `{name}` segments of a path pattern.
@@ -528,6 +572,24 @@ columns.account_id = "item.accountId | required"
         );
         assert_eq!(m.tables[0].columns[1].loc.line, 12);
         assert_eq!(m.checksum.len(), 64);
+    }
+
+    #[test]
+    fn error_columns_count_escapes_as_written() {
+        // `\\` and `\u00e9` are longer in the file than in the expression; the
+        // column is that of `bogus` in the file, and no offset lands inside `é`.
+        for expr in [
+            r"'\\\\\\\\' | concat('éééééééééé') | bogus",
+            r"'\u00e9\\d' | concat('éééé') | bogus",
+            r"'\u00e9\u00e9\u00e9' | bogus",
+        ] {
+            let line = format!("columns.page_id = \"{expr}\"");
+            let bad = GOOD.replace("columns.page_id = \"value.pageId | int\"", &line);
+            let err = Mapping::from_str(Path::new("forge.toml"), &bad).unwrap_err();
+            let d = &err.diagnostics()[0];
+            let want = line[..line.find("bogus").unwrap()].chars().count() + 1;
+            assert_eq!((d.line, d.column), (12, want), "{line}");
+        }
     }
 
     #[test]
