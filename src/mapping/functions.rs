@@ -93,6 +93,10 @@ pub enum Func {
     Uuid,
     Uuid5(uuid::Uuid),
     Sha256,
+    /// `from_base64` / `from_hex`: decode text into bytes (an array of byte
+    /// values, which a bytea/blob column stores as they are).
+    FromBase64,
+    FromHex,
     Trim,
     Lower,
     Upper,
@@ -135,6 +139,8 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "uuid",
     "uuid5",
     "sha256",
+    "from_base64",
+    "from_hex",
     "trim",
     "lower",
     "upper",
@@ -492,6 +498,14 @@ fn compile_call(
             arity(1, 1)?;
             Func::Sha256
         }
+        "from_base64" => {
+            arity(1, 1)?;
+            Func::FromBase64
+        }
+        "from_hex" => {
+            arity(1, 1)?;
+            Func::FromHex
+        }
         "trim" => {
             arity(1, 1)?;
             Func::Trim
@@ -701,7 +715,7 @@ impl Expr {
                 Func::Date(_) => Kind::Date,
                 Func::Timestamp(_) => Kind::Timestamp,
                 Func::Uuid | Func::Uuid5(_) => Kind::Uuid,
-                Func::Split => Kind::Array,
+                Func::Split | Func::FromBase64 | Func::FromHex => Kind::Array,
                 Func::Object(_) => Kind::Object,
                 Func::Text
                 | Func::Json
@@ -1206,6 +1220,22 @@ impl Call {
                     .to_string(),
             )),
             Func::Sha256 => text_fn(&v, |t| hex::encode(Sha256::digest(t.as_bytes()))),
+            Func::FromBase64 | Func::FromHex => {
+                let Value::String(t) = &*v else {
+                    return Err(format!("{} is not text to decode", show(&v)));
+                };
+                let t = t.trim();
+                let bytes = if matches!(self.func, Func::FromHex) {
+                    let h = t.strip_prefix("0x").or_else(|| t.strip_prefix("\\x")).unwrap_or(t);
+                    hex::decode(h).map_err(|e| format!("{} is not hex: {e}", show(&v)))?
+                } else {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(t)
+                        .map_err(|e| format!("{} is not base64: {e}", show(&v)))?
+                };
+                owned(Value::Array(bytes.into_iter().map(Value::from).collect()))
+            }
             Func::Trim => text_fn(&v, |t| t.trim().to_string()),
             Func::Lower => text_fn(&v, str::to_lowercase),
             Func::Upper => text_fn(&v, str::to_uppercase),
@@ -1371,6 +1401,21 @@ mod tests {
             lookup: Some(&MockKeymap),
         };
         e.eval(&scope).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn binary_text_decodes_to_bytes() {
+        assert_eq!(ev("'AP8Q' | from_base64"), json!([0, 255, 16]));
+        assert_eq!(ev("'0x00ff10' | from_hex"), json!([0, 255, 16]));
+        assert_eq!(ev("'\\x00FF10' | from_hex"), json!([0, 255, 16]));
+        assert_eq!(ev("value.z | from_hex"), Value::Null);
+        let bad = eval_with("'zz' | from_hex", json!({})).unwrap_err();
+        assert!(bad.starts_with("'zz' is not hex"), "{bad}");
+        let bad = eval_with("'***' | from_base64", json!({})).unwrap_err();
+        assert!(bad.starts_with("'***' is not base64"), "{bad}");
+        // A bytes column stores exactly those bytes.
+        let v = crate::value::cast(&json!([0, 255, 16]), &crate::value::ColumnType::Bytes);
+        assert_eq!(v, Ok(crate::value::SqlValue::Bytes(vec![0, 255, 16])));
     }
 
     #[test]
