@@ -66,6 +66,17 @@ impl DbFailure {
     }
 }
 
+/// A failure that is not the database's answer: a value that cannot be encoded
+/// belongs to its record (split the batch to find it); anything else (I/O, TLS,
+/// pool time-out, protocol) is retried on a fresh connection, and fails the run
+/// once the retries are spent.
+pub(crate) fn client_failure(e: &sqlx::Error) -> DbFailure {
+    DbFailure {
+        data: matches!(e, sqlx::Error::Encode(_)),
+        message: e.to_string(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ColumnInfo {
     pub name: String,

@@ -116,6 +116,8 @@ fn retryable_code(code: &str) -> bool {
             | "2013" // lost connection
             | "1317" // query interrupted
             | "8027" | "9007" // TiDB: schema changed, write conflict
+            | "8022" | "8028" // TiDB: transaction retry, information schema changed
+            | "9001" | "9002" | "9003" | "9004" | "9005" // TiDB: PD/TiKV time-out or busy
     )
 }
 
@@ -131,10 +133,7 @@ pub(crate) fn classify(e: &sqlx::Error) -> DbFailure {
                 message: format!("{} [error {code}]", d.message()),
             }
         }
-        other => DbFailure {
-            data: false,
-            message: other.to_string(),
-        },
+        other => super::client_failure(other),
     }
 }
 

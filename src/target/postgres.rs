@@ -121,10 +121,7 @@ pub(crate) fn classify(e: &sqlx::Error) -> DbFailure {
                 message: format!("{}{detail} [SQLSTATE {code}]", d.message()),
             }
         }
-        other => DbFailure {
-            data: false,
-            message: other.to_string(),
-        },
+        other => super::client_failure(other),
     }
 }
 

@@ -111,10 +111,7 @@ fn classify(e: &sqlx::Error) -> DbFailure {
                 message: d.message().to_string(),
             }
         }
-        other => DbFailure {
-            data: false,
-            message: other.to_string(),
-        },
+        other => super::client_failure(other),
     }
 }
 
