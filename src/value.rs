@@ -16,8 +16,12 @@ use serde_json::Value;
 /// A column's type as the loader understands it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnType {
-    /// Signed integer of `bits` width (16, 32, 64).
+    /// Signed integer of `bits` width (8, 16, 24, 32, 64).
     Integer {
+        bits: u8,
+    },
+    /// Unsigned integer of `bits` width (MySQL `... UNSIGNED`).
+    Unsigned {
         bits: u8,
     },
     Float,
@@ -50,6 +54,7 @@ impl ColumnType {
     pub fn name(&self) -> String {
         match self {
             ColumnType::Integer { bits } => format!("integer ({bits}-bit)"),
+            ColumnType::Unsigned { bits } => format!("unsigned integer ({bits}-bit)"),
             ColumnType::Float => "float".into(),
             ColumnType::Decimal {
                 precision: Some(p),
@@ -78,7 +83,10 @@ impl ColumnType {
         use ColumnType as C;
         match (self, k) {
             (_, Kind::Any) | (C::Any, _) | (C::Text { .. }, _) | (C::Json { .. }, _) => false,
-            (C::Integer { .. }, Kind::Int | Kind::Bool | Kind::Decimal | Kind::Text) => false,
+            (
+                C::Integer { .. } | C::Unsigned { .. },
+                Kind::Int | Kind::Bool | Kind::Decimal | Kind::Text,
+            ) => false,
             (
                 C::Float | C::Decimal { .. },
                 Kind::Int | Kind::Float | Kind::Decimal | Kind::Text,
@@ -164,11 +172,44 @@ pub fn cast(v: &Value, ty: &ColumnType) -> Result<SqlValue, String> {
             Value::String(s) => SqlValue::Text(s.clone()),
             other => SqlValue::Json(other.to_string()),
         },
+        ColumnType::Unsigned { bits } => {
+            let out_of_range = || {
+                format!(
+                    "{} is out of range for an unsigned {bits}-bit integer column",
+                    show(v)
+                )
+            };
+            if *bits >= 64 {
+                // Up to 2^64 - 1: beyond i64, the exact digits go as text.
+                let i = match parse_int(v) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let d = parse_decimal(v).map_err(|_| e.clone())?;
+                        if !d.is_integer() {
+                            return Err(e);
+                        }
+                        if d < BigDecimal::from(0) || d > BigDecimal::from(u64::MAX) {
+                            return Err(out_of_range());
+                        }
+                        return Ok(SqlValue::Decimal(d.with_scale(0).to_string()));
+                    }
+                };
+                if i < 0 {
+                    return Err(out_of_range());
+                }
+                SqlValue::Int(i)
+            } else {
+                let i = parse_int(v)?;
+                if i < 0 || i > (1i64 << bits) - 1 {
+                    return Err(out_of_range());
+                }
+                SqlValue::Int(i)
+            }
+        }
         ColumnType::Integer { bits } => {
             let i = parse_int(v)?;
             let (min, max) = match bits {
-                16 => (i16::MIN as i64, i16::MAX as i64),
-                32 => (i32::MIN as i64, i32::MAX as i64),
+                b @ 1..=63 => (-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1),
                 _ => (i64::MIN, i64::MAX),
             };
             if i < min || i > max {
@@ -313,6 +354,33 @@ mod tests {
             cast(&json!(true), &ColumnType::Integer { bits: 16 }),
             Ok(SqlValue::Int(1))
         );
+        assert_eq!(
+            cast(&json!(-128), &ColumnType::Integer { bits: 8 }),
+            Ok(SqlValue::Int(-128))
+        );
+        assert!(cast(&json!(128), &ColumnType::Integer { bits: 8 }).is_err());
+        assert_eq!(
+            cast(&json!(255), &ColumnType::Unsigned { bits: 8 }),
+            Ok(SqlValue::Int(255))
+        );
+        assert_eq!(
+            cast(&json!(-1), &ColumnType::Unsigned { bits: 32 }),
+            Err("-1 is out of range for an unsigned 32-bit integer column".into())
+        );
+        // Beyond i64 the exact digits go as text; 2^64 does not fit.
+        assert_eq!(
+            cast(
+                &json!("18446744073709551615"),
+                &ColumnType::Unsigned { bits: 64 }
+            ),
+            Ok(SqlValue::Decimal("18446744073709551615".into()))
+        );
+        assert!(cast(
+            &json!("18446744073709551616"),
+            &ColumnType::Unsigned { bits: 64 }
+        )
+        .is_err());
+        assert!(cast(&json!("1.5"), &ColumnType::Unsigned { bits: 64 }).is_err());
         let e = cast(&json!(70000), &ColumnType::Integer { bits: 16 }).unwrap_err();
         assert_eq!(e, "70000 is out of range for a 16-bit integer column");
         let e = cast(&json!("abc"), &ColumnType::Integer { bits: 64 }).unwrap_err();

@@ -84,9 +84,11 @@ pub struct Report {
 fn norm(ty: &ColumnType, text: Option<&str>) -> Option<String> {
     let t = text?;
     Some(match ty {
-        ColumnType::Integer { .. } => parse_decimal(&Value::String(t.into()))
-            .map(|d| d.normalized().to_string())
-            .unwrap_or_else(|_| t.into()),
+        ColumnType::Integer { .. } | ColumnType::Unsigned { .. } => {
+            parse_decimal(&Value::String(t.into()))
+                .map(|d| d.normalized().to_string())
+                .unwrap_or_else(|_| t.into())
+        }
         ColumnType::Decimal { .. } | ColumnType::Float | ColumnType::Any => {
             match parse_decimal(&Value::String(t.into())) {
                 Ok(d) => d.round(9).normalized().to_string(),

@@ -1226,7 +1226,10 @@ impl Call {
                 };
                 let t = t.trim();
                 let bytes = if matches!(self.func, Func::FromHex) {
-                    let h = t.strip_prefix("0x").or_else(|| t.strip_prefix("\\x")).unwrap_or(t);
+                    let h = t
+                        .strip_prefix("0x")
+                        .or_else(|| t.strip_prefix("\\x"))
+                        .unwrap_or(t);
                     hex::decode(h).map_err(|e| format!("{} is not hex: {e}", show(&v)))?
                 } else {
                     use base64::Engine;

@@ -154,13 +154,20 @@ pub fn column_type(declared: &str) -> ColumnType {
     match base {
         "tinyint" if args.first() == Some(&1) => ColumnType::Bool,
         "bool" | "boolean" => ColumnType::Bool,
-        "tinyint" | "smallint" => ColumnType::Integer {
-            bits: if unsigned { 32 } else { 16 },
-        },
-        "mediumint" | "int" | "integer" => ColumnType::Integer {
-            bits: if unsigned { 64 } else { 32 },
-        },
-        "bigint" => ColumnType::Integer { bits: 64 },
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
+            let bits = match base {
+                "tinyint" => 8,
+                "smallint" => 16,
+                "mediumint" => 24,
+                "bigint" => 64,
+                _ => 32,
+            };
+            if unsigned {
+                ColumnType::Unsigned { bits }
+            } else {
+                ColumnType::Integer { bits }
+            }
+        }
         "decimal" | "numeric" => ColumnType::Decimal {
             precision: args.first().copied(),
             scale: args.get(1).copied(),
@@ -631,6 +638,27 @@ impl Target for MySqlTarget {
                 has_default: has_default != 0,
             });
         }
+        // MariaDB's JSON is LONGTEXT with a CHECK (json_valid(`col`)); MySQL
+        // reports `json` itself (and has no TABLE_NAME here: the query fails).
+        let checks: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(check_clause AS CHAR) FROM information_schema.check_constraints
+             WHERE constraint_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+        )
+        .bind(schema)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_default();
+        for c in columns.iter_mut() {
+            let valid = format!("json_valid({})", quote_ident(Dialect::Mysql, &c.name));
+            if matches!(c.ty, ColumnType::Text { max_len: None })
+                && checks
+                    .iter()
+                    .any(|k| k.to_ascii_lowercase().contains(&valid.to_ascii_lowercase()))
+            {
+                c.ty = ColumnType::Json { binary: false };
+            }
+        }
         let keys = sqlx::query(
             "SELECT CAST(index_name AS CHAR) AS idx, CAST(column_name AS CHAR) AS col
              FROM information_schema.statistics
@@ -1067,7 +1095,16 @@ mod tests {
         assert_eq!(column_type("int(11)"), ColumnType::Integer { bits: 32 });
         assert_eq!(
             column_type("int(10) unsigned"),
-            ColumnType::Integer { bits: 64 }
+            ColumnType::Unsigned { bits: 32 }
+        );
+        assert_eq!(column_type("tinyint(4)"), ColumnType::Integer { bits: 8 });
+        assert_eq!(
+            column_type("mediumint(8) unsigned"),
+            ColumnType::Unsigned { bits: 24 }
+        );
+        assert_eq!(
+            column_type("bigint(20) unsigned"),
+            ColumnType::Unsigned { bits: 64 }
         );
         assert_eq!(column_type("tinyint(1)"), ColumnType::Bool);
         assert_eq!(

@@ -181,7 +181,7 @@ enum Wire {
 
 fn wire(ty: &ColumnType) -> Wire {
     match ty {
-        ColumnType::Integer { .. } => Wire::Int,
+        ColumnType::Integer { .. } | ColumnType::Unsigned { .. } => Wire::Int,
         ColumnType::Float => Wire::Float,
         ColumnType::Bool => Wire::Bool,
         ColumnType::Bytes => Wire::Bytes,

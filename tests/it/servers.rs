@@ -344,3 +344,48 @@ fn inserted_updated_unchanged(db: &TestDb) {
 crate::on_server_targets!(inserted_updated_and_unchanged, |db| {
     inserted_updated_unchanged(db)
 });
+
+/// MySQL/MariaDB integer widths and signs are checked before the database sees
+/// the value, and MariaDB's JSON (LONGTEXT + CHECK json_valid) takes plain text.
+#[test]
+fn mysql_integer_widths_and_mariadb_json() {
+    let Some(db) = TestDb::mysql() else { return };
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_w.sql"),
+        "CREATE TABLE w (id int PRIMARY KEY, tiny tinyint, utiny tinyint unsigned, ubig bigint unsigned, doc json);",
+    );
+    write(
+        &d.join("data.jsonl"),
+        "{\"key\":\"ok\",\"value\":{\"id\":1,\"tiny\":-128,\"utiny\":255,\"ubig\":\"18446744073709551615\",\"doc\":\"plain text\"}}\n\
+         {\"key\":\"tiny\",\"value\":{\"id\":2,\"tiny\":200}}\n\
+         {\"key\":\"neg\",\"value\":{\"id\":3,\"utiny\":-1}}\n",
+    );
+    write(&d.join("w.toml"), "name = \"w\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"w\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.tiny = \"value.tiny\"\ncolumns.utiny = \"value.utiny\"\ncolumns.ubig = \"value.ubig\"\ncolumns.doc = \"value.doc\"\n");
+    let out = db.run(&["run", d.join("w.toml").to_str().unwrap()]).ok();
+    assert!(
+        out.stdout
+            .contains("3 read, 1 written, 0 filtered, 2 failed"),
+        "{}",
+        out.stdout
+    );
+    let row = &db.rows("SELECT CAST(tiny AS CHAR), CAST(utiny AS CHAR), CAST(ubig AS CHAR), CAST(JSON_UNQUOTE(doc) AS CHAR) FROM w WHERE id = 1")[0];
+    assert_eq!(
+        row.iter()
+            .map(|c| c.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["-128", "255", "18446744073709551615", "plain text"]
+    );
+    let errors =
+        db.rows("SELECT record_key, column_name, message FROM cutover_errors ORDER BY record_key");
+    assert_eq!(errors[0][0].as_deref(), Some("neg"));
+    assert_eq!(errors[0][1].as_deref(), Some("w.utiny"));
+    assert_eq!(
+        errors[0][2].as_deref(),
+        Some("-1 is out of range for an unsigned 8-bit integer column")
+    );
+    assert_eq!(
+        errors[1][2].as_deref(),
+        Some("200 is out of range for a 8-bit integer column")
+    );
+}
