@@ -74,7 +74,7 @@ const DDL: &[&str] = &[
         id BIGINT AUTO_INCREMENT PRIMARY KEY,
         run_id BIGINT NOT NULL,
         mapping VARCHAR(255) NOT NULL,
-        record_key VARCHAR(500) NOT NULL,
+        record_key TEXT NOT NULL,
         position TEXT,
         stage VARCHAR(16) NOT NULL,
         column_name VARCHAR(255),
