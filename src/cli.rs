@@ -81,9 +81,9 @@ pub enum Command {
         mappings: Vec<PathBuf>,
         #[command(flatten)]
         target: TargetOpts,
-        /// Records per batch (one transaction per batch).
-        #[arg(long, default_value_t = 5000, value_name = "N")]
-        batch_size: usize,
+        /// Records per batch (one transaction per batch on servers).
+        #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        batch_size: u64,
         /// Exit with code 3 when more records than this fail (default: no limit).
         #[arg(long, value_name = "N")]
         max_errors: Option<u64>,
@@ -101,10 +101,11 @@ pub enum Command {
         /// touched pages into the WAL), every batch on servers.
         #[arg(long, value_name = "N")]
         commit_every: Option<usize>,
-        /// Write batches over N connections in parallel (PostgreSQL, MySQL); the
+        /// Write batches over N connections in parallel (PostgreSQL, MySQL; 1 to 6,
+        /// the loader's pool also holds the run lock and the tracking writes); the
         /// checkpoint only advances over the contiguous committed prefix.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        workers: usize,
+        #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=6))]
+        workers: u16,
     },
     /// Check a mapping against the target and print what would be written; writes nothing.
     Plan {
@@ -228,13 +229,13 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             workers,
         } => {
             let opts = RunOptions {
-                batch_size,
+                batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
                 max_errors,
                 restart,
                 dry_run,
                 progress: !no_progress,
                 commit_every,
-                workers,
+                workers: usize::from(workers),
                 ..RunOptions::default()
             };
             run(&mappings, &target, &opts, &cancel).await
