@@ -426,6 +426,18 @@ async fn run(
         }
     };
     let t = target.connect().await?;
+    // Every mapping whose tables exist already is checked against them before
+    // the first one writes anything (the others after their migrations).
+    if let Err(e) = pipeline::precheck(t.as_ref(), &mappings).await {
+        print_run_error(&e);
+        t.close().await;
+        return Ok(e.exit_code());
+    }
+    let mut opts = opts.clone();
+    if opts.dry_run && mappings.len() > 1 {
+        opts.dry_keymap = Some(Default::default());
+    }
+    let opts = &opts;
     let mut code = 0;
     for m in mappings {
         match pipeline::run_mapping(t.as_ref(), m.clone(), opts, cancel).await {

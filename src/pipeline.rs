@@ -39,6 +39,63 @@ pub struct RunOptions {
     pub commit_every: Option<usize>,
     /// Batches written in parallel over this many connections (servers only).
     pub workers: usize,
+    /// Dry runs of several mappings: the key map pairs the earlier mappings would
+    /// record, so that a later mapping's `lookup()`s are checked against them.
+    pub dry_keymap: Option<Arc<DryKeymap>>,
+}
+
+/// The key map a dry run would have written, kept in memory (it grows with the
+/// parent mappings' records; only dry runs use it).
+#[derive(Debug, Default)]
+pub struct DryKeymap(std::sync::Mutex<std::collections::HashMap<(String, String), String>>);
+
+impl DryKeymap {
+    fn record(&self, mapping: &str, pairs: impl Iterator<Item = (String, String)>) {
+        if let Ok(mut m) = self.0.lock() {
+            for (l, n) in pairs {
+                m.insert((mapping.to_string(), l), n);
+            }
+        }
+    }
+
+    fn get(&self, mapping: &str, legacy: &str) -> Option<String> {
+        let m = self.0.lock().ok()?;
+        m.get(&(mapping.to_string(), legacy.to_string())).cloned()
+    }
+}
+
+/// `lookup()` in a dry run: what the earlier mappings of the same dry run would
+/// have recorded, then the target's key map.
+struct DryLookup {
+    dry: Arc<DryKeymap>,
+    db: Option<crate::keymap::KeymapLookup>,
+}
+
+impl crate::mapping::functions::Lookup for DryLookup {
+    fn lookup(&self, mapping: &str, legacy_key: &str) -> Result<Option<serde_json::Value>, String> {
+        if let Some(n) = self.dry.get(mapping, legacy_key) {
+            return Ok(Some(serde_json::Value::String(n)));
+        }
+        match &self.db {
+            Some(db) => db.lookup(mapping, legacy_key),
+            None => Ok(None),
+        }
+    }
+
+    fn prefetch(&self, mapping: &str, legacy_keys: &[String]) {
+        if let Some(db) = &self.db {
+            let rest: Vec<String> = legacy_keys
+                .iter()
+                .filter(|k| self.dry.get(mapping, k).is_none())
+                .cloned()
+                .collect();
+            db.prefetch(mapping, &rest);
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.db.as_ref().and_then(|db| db.failure())
+    }
 }
 
 impl Default for RunOptions {
@@ -52,6 +109,7 @@ impl Default for RunOptions {
             retries: 5,
             commit_every: None,
             workers: 1,
+            dry_keymap: None,
         }
     }
 }
@@ -270,6 +328,36 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
         return Err(RunError::Mapping(MappingError::Invalid(diags)));
     }
     Ok(bound)
+}
+
+/// Check, before anything is written, every mapping whose tables all exist on
+/// the target already; all their problems are reported together. Mappings with
+/// a table still missing are checked when their turn comes, after their
+/// migrations.
+pub async fn precheck(target: &dyn Target, mappings: &[Arc<Mapping>]) -> Result<(), RunError> {
+    let mut diags = Vec::new();
+    for m in mappings {
+        let mut all_exist = true;
+        for t in &m.tables {
+            if target.describe_table(&t.table).await?.is_none() {
+                all_exist = false;
+                break;
+            }
+        }
+        if !all_exist {
+            continue;
+        }
+        match bind(target, m).await {
+            Ok(_) => {}
+            Err(RunError::Mapping(MappingError::Invalid(d))) => diags.extend(d),
+            Err(e) => return Err(e),
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Mapping(MappingError::Invalid(diags)))
+    }
 }
 
 fn progress_bar(opts: &RunOptions, total: Option<u64>, name: &str) -> ProgressBar {
@@ -685,12 +773,26 @@ async fn stream(
             source: SourceError::Other(e.to_string()),
         })?;
     let tr = transformer.clone();
-    let lookup_url = (!transformer.lookups().is_empty()).then(|| target.url().to_string());
+    // A dry run creates no tracking tables: without a key map on the target,
+    // only what earlier mappings of the same dry run would record is known.
+    let keymap_exists = !opts.dry_run || target.describe_table("cutover_keymap").await?.is_some();
+    let lookup_url =
+        (!transformer.lookups().is_empty() && keymap_exists).then(|| target.url().to_string());
+    let dry_keymap = match (
+        &opts.dry_keymap,
+        opts.dry_run,
+        transformer.lookups().is_empty(),
+    ) {
+        (Some(d), true, _) => Some(d.clone()),
+        // A dry run of one mapping on a target without a key map: nothing is known.
+        (None, true, false) => Some(Arc::new(DryKeymap::default())),
+        _ => None,
+    };
     let transformer_thread = std::thread::Builder::new()
         .name("cutover-transform".into())
         .spawn(move || {
             // lookup(): a second connection for the key map.
-            let lookup = match lookup_url.map(|u| crate::keymap::KeymapLookup::connect(&u)) {
+            let db = match lookup_url.map(|u| crate::keymap::KeymapLookup::connect(&u)) {
                 Some(Ok(l)) => Some(l),
                 Some(Err(e)) => {
                     let _ = out_tx.blocking_send(Err(SourceError::Other(format!(
@@ -700,9 +802,13 @@ async fn stream(
                 }
                 None => None,
             };
-            let lookup_ref = lookup
-                .as_ref()
-                .map(|l| l as &dyn crate::mapping::functions::Lookup);
+            let lookup: Option<Box<dyn crate::mapping::functions::Lookup>> = match (dry_keymap, db)
+            {
+                (Some(dry), db) => Some(Box::new(DryLookup { dry, db })),
+                (None, Some(db)) => Some(Box::new(db)),
+                (None, None) => None,
+            };
+            let lookup_ref = lookup.as_deref();
             for msg in raw_rx {
                 let out = msg.and_then(|b| {
                     tr.run_batch(b, lookup_ref)
@@ -793,6 +899,17 @@ async fn stream(
         match &run {
             None => {
                 // Dry run: count what a real run would do.
+                if let Some(dry) = &opts.dry_keymap {
+                    dry.record(
+                        &name,
+                        batch.iter().filter_map(|t| match &t.outcome {
+                            Outcome::Rows {
+                                keymap: Some(pair), ..
+                            } => Some(pair.clone()),
+                            _ => None,
+                        }),
+                    );
+                }
                 for t in &batch {
                     match &t.outcome {
                         Outcome::Rows { rows, .. } => {

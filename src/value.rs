@@ -188,7 +188,7 @@ pub fn cast(v: &Value, ty: &ColumnType) -> Result<SqlValue, String> {
                         if !d.is_integer() {
                             return Err(e);
                         }
-                        if d < BigDecimal::from(0) || d > BigDecimal::from(u64::MAX) {
+                        if d < 0 || d > u64::MAX {
                             return Err(out_of_range());
                         }
                         return Ok(SqlValue::Decimal(d.with_scale(0).to_string()));

@@ -312,7 +312,7 @@ impl MySqlTarget {
             .fetch_one(&mut *fresh)
             .await
             .map_err(db(ctx))?;
-        if !(got == Some(1)) {
+        if got != Some(1) {
             locks.remove(mapping);
             return Err(TargetError::LockLost {
                 mapping: mapping.to_string(),

@@ -133,15 +133,34 @@ fn dry_run_writes_nothing_and_reports_every_failure(db: &TestDb) {
         "{}",
         out.stdout
     );
+    // Every one of the nine bad records, grouped by reason, with its key.
+    for reason in [
+        "1 × read: invalid JSON: EOF while parsing a string at line 1 column 246  (e.g. signature-dirty.jsonl:line 7)",
+        "1 × read: invalid JSON: expected value at line 1 column 1  (e.g. signature-dirty.jsonl:line 4)",
+        "1 × read: the line is JSON but not a {\"key\": ..., \"value\": ...} pair  (e.g. signature-dirty.jsonl:line 11)",
+        "1 × transform: contract.created_at: <value> is not epoch milliseconds  (e.g. signature-570f58425537ecd59dd8b22426473d2f28179c2c7cf461d1156363b921f3905e)",
+        "1 × transform: contract.hash: required value value.hash is missing or null  (e.g. signature-8ef389f8b47397c84f5df9a80757135d419484cc5a4c2eb6998c7525222db114)",
+        "1 × transform: contract.page_id: <value> is not an integer  (e.g. signature-a248fc02e28e3836a0bf9af755c8cc255b34d390bb588327d6fb2075792b2f8d)",
+        "1 × transform: signature.account_id: required value item.accountId is missing or null  (e.g. signature-d137ce191c21dcfe4bc8d802e6d2001dd69b26a90f78f4d3ab196460b243fd55)",
+        "1 × transform: signature.signed_at: <value> is not epoch milliseconds  (e.g. signature-7a2e19fa3cd7bfcf9c397fb71258cde7a3a560e9318a3e30abdcae550925506c)",
+    ] {
+        assert!(out.stdout.contains(reason), "{reason}\n{}", out.stdout);
+    }
     assert!(
         out.stdout
-            .contains("contract.page_id: <value> is not an integer"),
+            .contains("1 × transform: signature.for_each: for_each expects an array")
+            && out.stdout.contains(
+                "(e.g. signature-118b724e21c37369eb248fd966cfbf4937425eadf8bde65cf183098052fbcec6)"
+            ),
         "{}",
         out.stdout
     );
-    assert!(
+    assert_eq!(
         out.stdout
-            .contains("signature-a248fc02e28e3836a0bf9af755c8cc255b34d390bb588327d6fb2075792b2f8d"),
+            .lines()
+            .filter(|l| l.starts_with("    1 × "))
+            .count(),
+        9,
         "{}",
         out.stdout
     );
@@ -452,3 +471,92 @@ fn a_retry_does_not_turn_a_resume_into_a_full_pass() {
 }
 
 crate::on_all_targets!(retry, |db| retry_reloads_exactly_the_failed_records(db));
+
+/// A dry run of a parent and a child mapping checks the child's lookups against
+/// the key map the parent would record, and still writes nothing.
+fn dry_run_checks_lookups_of_earlier_mappings(db: &TestDb) {
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE users (id VARCHAR(36) PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id VARCHAR(36) NOT NULL);",
+    );
+    write(
+        &d.join("users.jsonl"),
+        "{\"key\":\"u1\",\"value\":{\"id\":\"u1\",\"name\":\"Ann\"}}\n{\"key\":\"u2\",\"value\":{\"id\":\"u2\",\"name\":\"Bo\"}}\n",
+    );
+    write(
+        &d.join("orders.jsonl"),
+        "{\"key\":\"o1\",\"value\":{\"id\":1,\"user\":\"u1\"}}\n{\"key\":\"o2\",\"value\":{\"id\":2,\"user\":\"u2\"}}\n{\"key\":\"o3\",\"value\":{\"id\":3,\"user\":\"u9\"}}\n",
+    );
+    write(&d.join("users.toml"), "name = \"users\"\n[source]\nkind = \"kv\"\npath = \"users.jsonl\"\n[keymap]\nlegacy = \"value.id\"\nnew = \"value.id | uuid5('test:users')\"\n[[tables]]\ntable = \"users\"\nkey = [\"id\"]\ncolumns.id = \"value.id | uuid5('test:users')\"\ncolumns.name = \"value.name\"\n");
+    write(&d.join("orders.toml"), "name = \"orders\"\n[source]\nkind = \"kv\"\npath = \"orders.jsonl\"\n[[tables]]\ntable = \"orders\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.user_id = \"value.user | lookup('users')\"\n");
+    db.run(&[
+        "migrate",
+        "run",
+        "--source",
+        d.join("schema").to_str().unwrap(),
+    ])
+    .ok();
+    let users = d.join("users.toml");
+    let orders = d.join("orders.toml");
+    let out = db
+        .run(&[
+            "run",
+            "--dry-run",
+            users.to_str().unwrap(),
+            orders.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("2 read, 2 written, 0 filtered, 0 failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("3 read, 2 written, 0 filtered, 1 failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("orders.user_id: legacy id 'u9' was not found in the key map of mapping 'users'  (e.g. o3)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM users"), 0);
+    assert!(!db.table_exists("cutover_keymap"), "no tracking tables");
+}
+
+crate::on_all_targets!(dry_run_lookups, |db| {
+    dry_run_checks_lookups_of_earlier_mappings(db)
+});
+
+/// `run A B`: B's mistakes against tables that exist stop the run before A
+/// writes anything.
+#[test]
+fn a_later_mapping_that_does_not_fit_stops_the_run_before_any_write() {
+    let db = TestDb::sqlite();
+    let d = db.dir();
+    db.exec("CREATE TABLE a (id INTEGER PRIMARY KEY); CREATE TABLE b (id INTEGER PRIMARY KEY);");
+    write(
+        &d.join("data.jsonl"),
+        "{\"key\":\"x\",\"value\":{\"id\":1}}\n",
+    );
+    write(&d.join("a.toml"), "name = \"a\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"a\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\n");
+    write(&d.join("b.toml"), "name = \"b\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"b\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.nope = \"value.id\"\n");
+    let out = db.run(&[
+        "run",
+        d.join("a.toml").to_str().unwrap(),
+        d.join("b.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("b.toml:9:16: table `b` has no column `nope`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(db.count("SELECT count(*) FROM a"), 0);
+}
