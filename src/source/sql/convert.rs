@@ -119,20 +119,12 @@ pub(crate) fn pg_value(
         "INT2" => decode!(row, i, i16 => Value::from),
         "INT4" => decode!(row, i, i32 => Value::from),
         "INT8" => decode!(row, i, i64 => Value::from),
-        "NUMERIC" => {
-            decode!(row, i, bigdecimal::BigDecimal => |d: bigdecimal::BigDecimal| number(&d.to_plain_string()))
-        }
         "FLOAT4" => decode!(row, i, f32 => |f: f32| float(f64::from(f))),
         "FLOAT8" => decode!(row, i, f64 => float),
         "BOOL" => decode!(row, i, bool => Value::Bool),
-        "DATE" => {
-            decode!(row, i, chrono::NaiveDate => |d: chrono::NaiveDate| Value::String(d.to_string()))
-        }
-        "TIME" => {
-            decode!(row, i, chrono::NaiveTime => |t: chrono::NaiveTime| Value::String(t.to_string()))
-        }
-        "TIMESTAMP" => decode!(row, i, chrono::NaiveDateTime => datetime),
-        "TIMESTAMPTZ" => decode!(row, i, chrono::DateTime<chrono::Utc> => datetime_utc),
+        // NUMERIC, DATE, TIME, TIMESTAMP and TIMESTAMPTZ are read from their bytes
+        // below: sqlx's decoders pad numerics past their scale, refuse NaN, panic
+        // on `infinity` and turn 24:00:00 into 00:00:00.
         "UUID" => decode!(row, i, uuid::Uuid => |u: uuid::Uuid| Value::String(u.to_string())),
         "JSON" | "JSONB" => decode!(row, i, Value => |v| v),
         "BYTEA" => decode!(row, i, Vec<u8> => |b: Vec<u8>| b64(&b)),
