@@ -28,6 +28,14 @@ pub enum SourceError {
     Format { path: PathBuf, message: String },
     #[error("source kind '{0}' is not supported by this build")]
     Unsupported(String),
+    #[error(transparent)]
+    Sql(#[from] sql::SqlError),
+    #[error("keyset pagination on ({columns}): the key column {column} is NULL {place}; a keyset key must be NOT NULL and unique: name such columns in [source] key, or leave the NULL rows out in a `query`")]
+    NullKey {
+        columns: String,
+        column: String,
+        place: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -48,7 +56,8 @@ impl Keyset {
     /// compares it consistently: with `WHERE key > last`, a key shared by two rows at a
     /// page boundary would skip the second row silently. The row read ahead makes that
     /// visible: equal neighbouring keys, or a page that repeats the last key, stop the
-    /// run with an error naming the key.
+    /// run with an error naming the key. So does a NULL in a key column: `key > last`
+    /// is never true for it, and where the server sorts NULLs is its own choice.
     pub fn advance(
         &mut self,
         columns: &[String],
@@ -59,6 +68,16 @@ impl Keyset {
         let mut prev = self.last.as_deref();
         for r in &page {
             let key = r.position.key.as_deref();
+            if let Some(i) = key.and_then(|k| k.iter().position(Value::is_null)) {
+                return Err(SourceError::NullKey {
+                    columns: columns.join(", "),
+                    column: columns.get(i).cloned().unwrap_or_else(|| i.to_string()),
+                    place: match prev {
+                        Some(p) => format!("in the row after key {}", Value::Array(p.to_vec())),
+                        None => "in the first row read".into(),
+                    },
+                });
+            }
             if key.is_some() && key == prev {
                 return Err(SourceError::Other(format!(
                     "keyset pagination on ({}) found the key {} on more than one row: the \
