@@ -204,14 +204,18 @@ impl ConnectSpec {
         for kv in query.split('&').filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             match k.to_ascii_lowercase().as_str() {
-                "encrypt" => spec.encryption = match v.to_ascii_lowercase().as_str() {
-                    "true" | "yes" => EncryptionLevel::Required,
-                    "false" | "no" => EncryptionLevel::Off,
-                    "danger_plaintext" => EncryptionLevel::NotSupported,
-                    _ => return Err(url_error(format!(
+                "encrypt" => {
+                    spec.encryption = match v.to_ascii_lowercase().as_str() {
+                        "true" | "yes" => EncryptionLevel::Required,
+                        "false" | "no" => EncryptionLevel::Off,
+                        "danger_plaintext" => EncryptionLevel::NotSupported,
+                        _ => {
+                            return Err(url_error(format!(
                         "encrypt={v}: use true, false (TLS for the login only) or DANGER_PLAINTEXT"
-                    ))),
-                },
+                    )))
+                        }
+                    }
+                }
                 "trustservercertificate" | "trust_server_certificate" => {
                     if ado_bool(k, v)? {
                         spec.trust = Trust::All;
@@ -678,6 +682,10 @@ fn column_value(
     cell_to_json(ty, rowversion, data).map_err(|e| format!("column {name} ({ty:?}): {e}"))
 }
 
+fn query_error(sql: &str, e: impl std::fmt::Display) -> SourceError {
+    SourceError::Other(format!("reading SQL Server ({sql}): {e}"))
+}
+
 /// Run a future on the source's runtime from a thread of its own (the caller may
 /// be inside another runtime). A panic in there (tiberius 0.12 panics with
 /// `todo!`/`unimplemented!` on `sql_variant` and CLR user-defined types) becomes an
@@ -827,11 +835,18 @@ impl MssqlSource {
                     .await;
                     match c {
                         Ok(c) => client = Some(c),
-                        Err(e) => return (None, Err(format!("cannot connect to {display}: {e}"))),
+                        Err(e) => {
+                            return (
+                                None,
+                                Err(SourceError::Other(format!(
+                                    "cannot connect to {display}: {e}"
+                                ))),
+                            )
+                        }
                     }
                 }
                 let Some(c) = client.as_mut() else {
-                    return (None, Err("not connected".into()));
+                    return (None, Err(SourceError::Other("not connected".into())));
                 };
                 let mut q = tiberius::Query::new(sql.clone());
                 for b in &binds {
@@ -860,7 +875,7 @@ impl MssqlSource {
                                     Ok(v) => {
                                         m.insert(col.name().to_string(), v);
                                     }
-                                    Err(e) => return (client, Err(e)),
+                                    Err(e) => return (client, Err(query_error(&sql, e))),
                                 }
                             }
                             out.push(m);
@@ -871,13 +886,13 @@ impl MssqlSource {
                         attempt += 1;
                         client = None;
                     }
-                    Err(e) => return (client, Err(e.to_string())),
+                    Err(e) => return (client, Err(query_error(&sql, e))),
                 }
             }
         })
         .map_err(|e| SourceError::Other(format!("reading SQL Server ({sql_for_err}): {e}")))?;
         self.client = client;
-        res.map_err(|e| SourceError::Other(format!("reading SQL Server ({sql_for_err}): {e}")))
+        res
     }
 
     fn record(&self, row: Map<String, Value>) -> Result<RawRecord, SourceError> {
