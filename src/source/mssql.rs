@@ -738,13 +738,21 @@ fn rowversion_sql(table: &str) -> String {
 
 impl MssqlSource {
     pub fn open(spec: &SourceSpec) -> Result<MssqlSource, SourceError> {
+        MssqlSource::open_with(spec, |var| std::env::var(var).ok())
+    }
+
+    /// `open`, with the environment (for `password_env`) given by `env`.
+    fn open_with(
+        spec: &SourceSpec,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<MssqlSource, SourceError> {
         let url = spec
             .url
             .clone()
             .ok_or_else(|| SourceError::Other("the mssql source has no url".into()))?;
         let mut conn = ConnectSpec::parse(&url, spec.trust_server_certificate)?;
         if let Some(var) = &spec.password_env {
-            let pw = std::env::var(var).map_err(|_| {
+            let pw = env(var).ok_or_else(|| {
                 SourceError::Other(format!(
                     "the environment variable {var} (password_env) is not set (or not UTF-8)"
                 ))
@@ -1269,14 +1277,21 @@ mod tests {
         );
     }
 
+    /// `open` with PLIERS_PASSWORD set to `pw` in its environment (and nothing else).
+    fn open_env(url: &str, pw_env: Option<&str>, pw: &str) -> Result<MssqlSource, SourceError> {
+        MssqlSource::open_with(&spec_of(url, pw_env), |v| {
+            (v == "PLIERS_PASSWORD").then(|| pw.to_string())
+        })
+    }
+
     #[test]
     fn password_env_keeps_the_user_of_either_form() {
-        let var = "CUTOVER_TEST_MSSQL_PW_KEEPS_USER";
-        std::env::set_var(var, "s3cr;et");
-        let ado = MssqlSource::open(&spec_of(
+        let var = Some("PLIERS_PASSWORD");
+        let ado = open_env(
             "server=tcp:h,1433;user id=etl;database=legacy;encrypt=DANGER_PLAINTEXT",
-            Some(var),
-        ))
+            var,
+            "s3cr;et",
+        )
         .unwrap();
         assert_eq!(ado.conn.user.as_deref(), Some("etl"));
         assert_eq!(ado.conn.password.as_deref(), Some("s3cr;et"));
@@ -1287,22 +1302,19 @@ mod tests {
             ado.conn.config()
         );
         // The environment replaces a password written in the url; the user stays.
-        let url = MssqlSource::open(&spec_of(
+        let url = open_env(
             "mssql://app%40corp:old@h:1433/legacy?encrypt=DANGER_PLAINTEXT",
-            Some(var),
-        ))
+            var,
+            "s3cr;et",
+        )
         .unwrap();
         assert_eq!(url.conn.user.as_deref(), Some("app@corp"));
         assert_eq!(url.conn.password.as_deref(), Some("s3cr;et"));
-        let ado_pw = MssqlSource::open(&spec_of(
-            "server=h,1433;user id=etl;password=old",
-            Some(var),
-        ))
-        .unwrap();
+        let ado_pw = open_env("server=h,1433;user id=etl;password=old", var, "s3cr;et").unwrap();
+        assert_eq!(ado_pw.conn.user.as_deref(), Some("etl"));
         assert_eq!(ado_pw.conn.password.as_deref(), Some("s3cr;et"));
         // Without password_env the url's password is used.
-        let plain =
-            MssqlSource::open(&spec_of("server=h,1433;user id=etl;password=old", None)).unwrap();
+        let plain = open_env("server=h,1433;user id=etl;password=old", None, "s3cr;et").unwrap();
         assert_eq!(plain.conn.password.as_deref(), Some("old"));
         // Nothing shows a password.
         for s in [&ado, &url, &ado_pw, &plain] {
@@ -1320,21 +1332,21 @@ mod tests {
 
     #[test]
     fn password_env_needs_a_user_and_the_variable() {
-        let var = "CUTOVER_TEST_MSSQL_PW_NO_USER";
-        std::env::set_var(var, "pw");
-        let e = err_text(MssqlSource::open(&spec_of(
-            "server=h,1433;database=d",
-            Some(var),
-        )));
-        assert!(e.contains("needs a user"), "{e}");
-        let e = err_text(MssqlSource::open(&spec_of("mssql://h/d", Some(var))));
-        assert!(e.contains("needs a user"), "{e}");
-        let e = err_text(MssqlSource::open(&spec_of(
-            "mssql://sa@h/d",
-            Some("CUTOVER_TEST_MSSQL_PW_NEVER_SET"),
-        )));
+        let var = Some("PLIERS_PASSWORD");
+        let e = err_text(open_env("server=h,1433;database=d", var, "pw"));
         assert!(
-            e.contains("CUTOVER_TEST_MSSQL_PW_NEVER_SET (password_env) is not set"),
+            e.contains("password_env = \"PLIERS_PASSWORD\" needs a user"),
+            "{e}"
+        );
+        let e = err_text(open_env("mssql://h/d", var, "pw"));
+        assert!(e.contains("needs a user"), "{e}");
+        let e = err_text(open_env(
+            "mssql://sa@h/d",
+            Some("CUTOVER_TEST_NEVER_SET"),
+            "pw",
+        ));
+        assert!(
+            e.contains("the environment variable CUTOVER_TEST_NEVER_SET (password_env) is not set"),
             "{e}"
         );
     }
