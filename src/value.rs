@@ -155,6 +155,16 @@ impl SqlValue {
             other => other.to_text().unwrap_or_default(),
         }
     }
+
+    /// Hash [`SqlValue::key_text`] without building it for the common kinds.
+    pub fn hash_key_text<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        match self {
+            SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Decimal(s) => s.as_str().hash(h),
+            SqlValue::Int(i) => itoa::Buffer::new().format(*i).hash(h),
+            other => other.key_text().as_str().hash(h),
+        }
+    }
 }
 
 /// Cast a JSON value into a column type. `Err` is the reason, naming the value.
@@ -465,6 +475,24 @@ mod tests {
                 .unwrap(),
             "20:00:00"
         );
+    }
+
+    #[test]
+    fn key_hash_equals_the_hash_of_the_key_text() {
+        use std::hash::{Hash, Hasher};
+        for v in [
+            SqlValue::Int(-42),
+            SqlValue::Text("héllo".into()),
+            SqlValue::Decimal("1.50".into()),
+            SqlValue::Null,
+            SqlValue::Bool(true),
+        ] {
+            let mut a = std::collections::hash_map::DefaultHasher::new();
+            let mut b = std::collections::hash_map::DefaultHasher::new();
+            v.hash_key_text(&mut a);
+            v.key_text().as_str().hash(&mut b);
+            assert_eq!(a.finish(), b.finish(), "{v:?}");
+        }
     }
 
     #[test]

@@ -182,6 +182,11 @@ where
 /// One batch transaction.
 #[async_trait]
 pub trait BatchTx: Send {
+    /// Records written under one savepoint at most. SQLite keeps the pages a
+    /// savepoint touches in a sub-journal in memory: smaller sets keep it small.
+    fn savepoint_records(&self) -> usize {
+        usize::MAX
+    }
     async fn savepoint(&mut self) -> Result<(), DbFailure>;
     async fn rollback_savepoint(&mut self) -> Result<(), DbFailure>;
     async fn release_savepoint(&mut self) -> Result<(), DbFailure>;
@@ -484,19 +489,37 @@ pub struct BatchResult {
     pub errors: Vec<ErrorRow>,
 }
 
-/// Fold rows with the same key (last wins), keeping first-seen order.
+/// Fold rows with the same key, keeping first-seen order: the last one wins
+/// (`update`), or the first (`ignore`, as the database would keep it).
 fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]> {
     if table.spec.on_conflict == OnConflict::Fail || rows.len() < 2 {
         return rows;
     }
-    let mut seen: HashMap<Vec<String>, usize> = HashMap::with_capacity(rows.len());
+    let keep_last = table.spec.on_conflict == OnConflict::Update;
+    let hash = |r: &[SqlValue]| {
+        use std::hash::Hasher;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for &i in &table.key_idx {
+            r[i].hash_key_text(&mut h);
+        }
+        h.finish()
+    };
+    let same = |a: &[SqlValue], b: &[SqlValue]| {
+        table
+            .key_idx
+            .iter()
+            .all(|&i| a[i] == b[i] || a[i].key_text() == b[i].key_text())
+    };
+    // Hash → indexes in `out` of the rows with that hash (collisions compared).
+    let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(rows.len());
     let mut out: Vec<&[SqlValue]> = Vec::with_capacity(rows.len());
     for r in rows {
-        let k: Vec<String> = table.key_idx.iter().map(|&i| r[i].key_text()).collect();
-        match seen.get(&k) {
-            Some(&i) => out[i] = r,
+        let slots = seen.entry(hash(r)).or_default();
+        match slots.iter().find(|&&i| same(out[i], r)) {
+            Some(&i) if keep_last => out[i] = r,
+            Some(_) => {}
             None => {
-                seen.insert(k, out.len());
+                slots.push(out.len());
                 out.push(r);
             }
         }
@@ -565,8 +588,14 @@ pub async fn write_batch(
         .filter(|t| matches!(t.outcome, Outcome::Rows { .. }))
         .collect();
     let mut load_failed: Vec<usize> = Vec::new();
-    // Work list of [start, end) ranges over candidates, processed in order.
-    let mut work: Vec<(usize, usize)> = vec![(0, candidates.len())];
+    // Work list of [start, end) ranges over candidates, processed in order
+    // (pushed in reverse: the list is popped from the end).
+    let set = tx.savepoint_records().max(1);
+    let mut work: Vec<(usize, usize)> = (0..candidates.len())
+        .step_by(set)
+        .map(|a| (a, (a + set).min(candidates.len())))
+        .rev()
+        .collect();
     while let Some((a, b)) = work.pop() {
         if a >= b {
             continue;
@@ -687,4 +716,58 @@ pub async fn write_batch(
         .collect();
     tx.save_progress(progress).await.map_err(ctx)?;
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mapping;
+    use std::path::Path;
+
+    fn table(on_conflict: &str) -> BoundTable {
+        let text = format!(
+            "name = \"t\"\n[source]\nkind = \"kv\"\npath = \"x.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"a\", \"b\"]\non_conflict = \"{on_conflict}\"\ncolumns.a = \"value.a\"\ncolumns.b = \"value.b\"\ncolumns.n = \"value.n\"\n"
+        );
+        let m = Mapping::from_str(Path::new("t.toml"), &text).unwrap();
+        let spec = m.tables[0].clone();
+        BoundTable {
+            key_idx: spec.key_indexes(),
+            types: vec![ColumnType::Any; 3],
+            declared: vec![String::new(); 3],
+            nullable: vec![true; 3],
+            spec,
+        }
+    }
+
+    fn row(a: SqlValue, b: i64, n: i64) -> Vec<SqlValue> {
+        vec![a, SqlValue::Int(b), SqlValue::Int(n)]
+    }
+
+    #[test]
+    fn fold_keeps_the_last_row_of_a_key_for_update_and_the_first_for_ignore() {
+        let rows = [
+            row(SqlValue::Text("x".into()), 1, 1),
+            row(SqlValue::Text("y".into()), 1, 2),
+            // Same key as the first: 'x' and 1.
+            row(SqlValue::Text("x".into()), 1, 3),
+            // A key that only looks alike: ('x', 2).
+            row(SqlValue::Text("x".into()), 2, 4),
+            // An untyped column: 1 and '1' are one key.
+            row(SqlValue::Int(1), 1, 5),
+            row(SqlValue::Text("1".into()), 1, 6),
+        ];
+        let refs: Vec<&[SqlValue]> = rows.iter().map(Vec::as_slice).collect();
+        let n = |out: Vec<&[SqlValue]>| -> Vec<i64> {
+            out.iter()
+                .map(|r| match r[2] {
+                    SqlValue::Int(i) => i,
+                    _ => -1,
+                })
+                .collect()
+        };
+        assert_eq!(n(fold(&table("update"), refs.clone())), vec![3, 2, 4, 6]);
+        assert_eq!(n(fold(&table("ignore"), refs.clone())), vec![1, 2, 4, 5]);
+        // `fail` keeps every row: the database reports the conflict.
+        assert_eq!(n(fold(&table("fail"), refs)), vec![1, 2, 3, 4, 5, 6]);
+    }
 }
