@@ -700,3 +700,16 @@ pub fn assert_rerun_changed_nothing(db: &TestDb, first: i64, n: i64) {
         "no other runs"
     );
 }
+
+/// `cutover ARGS` with no `--target` added (the test passes its own) and
+/// none of the target or log variables inherited.
+pub fn cutover(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .current_dir(root())
+        .env_remove("CUTOVER_TARGET")
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG");
+    c.envs(envs.iter().copied());
+    Run::from(c.output().expect("run cutover"))
+}
