@@ -1,6 +1,6 @@
 //! The real legacy data in ../shared/datasets/ loads exactly.
 
-use super::util::{assert_rerun_changed_nothing, dataset, TestDb};
+use super::util::{assert_rerun_changed_nothing, dataset, Kind, TestDb};
 
 fn real_dynamodb_export_loads(db: &TestDb) {
     if dataset("kv/dynamodb-s3-export").is_none() {
@@ -51,7 +51,13 @@ fn real_dynamodb_export_loads(db: &TestDb) {
         133_199 + 637_085
     );
 
-    // Rerun: a full pass over the same export that rewrites nothing.
+    // Rerun: a full pass over the same export that rewrites nothing. On the
+    // default target only: a pass over the export costs ~25 s of CPU in a debug
+    // build, and the servers' unchanged-row checks for these column types
+    // (varchar, integer, timestamp) are covered by the reruns of the other examples.
+    if db.kind != Kind::Sqlite {
+        return;
+    }
     let sums = "SELECT count(*), sum(activity_count), count(first_activity_at) FROM unicorns";
     let before = db.rows(sums);
     let out = db
