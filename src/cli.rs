@@ -172,7 +172,7 @@ pub enum Command {
         #[arg(long)]
         unresolved: bool,
         /// At most this many.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
         limit: Option<i64>,
         /// JSON lines, with the failing record.
         #[arg(long)]

@@ -18,6 +18,7 @@ use crate::value::{ColumnType, SqlValue};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -431,6 +432,29 @@ pub(crate) mod rows {
             rows_unchanged: r.col("rows_unchanged")?,
             rows_inserted: r.col("rows_inserted")?,
         })
+    }
+}
+
+/// Open one connection outside the pool before making the pool: a wrong host
+/// or port then fails at once with its cause ("Connection refused"), where the
+/// pool would retry for its whole acquire time-out and report only "pool timed out".
+pub(crate) async fn probe<O>(opts: &O, url: &str) -> Result<(), TargetError>
+where
+    O: sqlx::ConnectOptions,
+    O::Connection: Sized,
+{
+    let limit = Duration::from_secs(30);
+    let fail = |message: String| TargetError::Connect {
+        url: crate::redact_url(url),
+        message,
+    };
+    match tokio::time::timeout(limit, opts.connect()).await {
+        Err(_) => Err(fail(format!("no answer within {} s", limit.as_secs()))),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Ok(Ok(conn)) => {
+            let _ = sqlx::Connection::close(conn).await;
+            Ok(())
+        }
     }
 }
 

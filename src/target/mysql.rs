@@ -331,6 +331,7 @@ impl MySqlTarget {
             .map_err(fail)?
             .charset("utf8mb4")
             .timezone(Some("+00:00".to_string()));
+        super::probe(&opts, url).await?;
         let pool = MySqlPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))

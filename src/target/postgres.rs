@@ -244,6 +244,7 @@ impl PgTarget {
         let opts = PgConnectOptions::from_str(url)
             .map_err(fail)?
             .application_name("cutover");
+        super::probe(&opts, url).await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))

@@ -233,3 +233,163 @@ crate::on_all_targets!(
     errors_are_resolved_when_a_later_run_loads_the_record_on,
     |db| errors_are_resolved_when_a_later_run_loads_the_record(db)
 );
+
+/// `cutover errors` filters: --mapping, --run, --unresolved and --limit, alone
+/// and together, give exactly the rows asked for, in id order, as text and JSON.
+fn errors_filters_return_exactly_the_rows_asked_for(db: &TestDb) {
+    let d = db.dir();
+    std::fs::create_dir_all(d.join("schema")).unwrap();
+    std::fs::write(
+        d.join("schema/20260101000000_tu.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER);\nCREATE TABLE u (id INTEGER PRIMARY KEY, n INTEGER);",
+    )
+    .unwrap();
+    let job = |name: &str, lines: &[(&str, i64, &str)]| {
+        let data: String = lines
+            .iter()
+            .map(|(k, id, n)| format!("{{\"key\":\"{k}\",\"value\":{{\"id\":{id},\"n\":{n}}}}}\n"))
+            .collect();
+        std::fs::write(d.join(format!("{name}.jsonl")), data).unwrap();
+        let m = d.join(format!("{name}.toml"));
+        std::fs::write(
+            &m,
+            format!("name = \"{name}\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"{name}.jsonl\"\n[[tables]]\ntable = \"{name}\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n\"\n"),
+        )
+        .unwrap();
+        m.to_str().unwrap().to_string()
+    };
+    // Run 1 (t): a, b, c fail. Run 2 (t): a is fixed and loads, b and c fail
+    // again. Run 3 (u): e fails.
+    let t = job(
+        "t",
+        &[
+            ("a", 1, "\"x\""),
+            ("b", 2, "\"y\""),
+            ("c", 3, "\"z\""),
+            ("d", 4, "4"),
+        ],
+    );
+    db.run(&["run", &t]).ok();
+    job(
+        "t",
+        &[
+            ("a", 1, "1"),
+            ("b", 2, "\"y\""),
+            ("c", 3, "\"z\""),
+            ("d", 4, "4"),
+        ],
+    );
+    db.run(&["run", &t]).ok();
+    let u = job("u", &[("e", 5, "\"w\""), ("f", 6, "6")]);
+    db.run(&["run", &u]).ok();
+
+    // (id, run, mapping, record, resolved) of `errors --json` with the filters.
+    let json = |args: &[&str]| -> Vec<(i64, i64, String, String, bool)> {
+        let mut a = vec!["errors", "--json"];
+        a.extend_from_slice(args);
+        let out = db.run(&a).ok();
+        out.stdout
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                (
+                    v["id"].as_i64().unwrap(),
+                    v["run_id"].as_i64().unwrap(),
+                    v["mapping"].as_str().unwrap().to_string(),
+                    v["record_key"].as_str().unwrap().to_string(),
+                    !v["resolved_at"].is_null(),
+                )
+            })
+            .collect()
+    };
+    let e = |id: i64, run: i64, m: &str, k: &str, resolved: bool| {
+        (id, run, m.to_string(), k.to_string(), resolved)
+    };
+    let all = vec![
+        e(1, 1, "t", "a", true),
+        e(2, 1, "t", "b", false),
+        e(3, 1, "t", "c", false),
+        e(4, 2, "t", "b", false),
+        e(5, 2, "t", "c", false),
+        e(6, 3, "u", "e", false),
+    ];
+    assert_eq!(json(&[]), all);
+    assert_eq!(json(&["--unresolved"]), all[1..].to_vec());
+    assert_eq!(json(&["--mapping", "t"]), all[..5].to_vec());
+    assert_eq!(json(&["--mapping", "u"]), all[5..].to_vec());
+    assert_eq!(json(&["--run", "2"]), all[3..5].to_vec());
+    assert_eq!(json(&["--run", "1", "--unresolved"]), all[1..3].to_vec());
+    assert_eq!(json(&["--limit", "2"]), all[..2].to_vec());
+    assert_eq!(json(&["--unresolved", "--limit", "3"]), all[1..4].to_vec());
+    assert_eq!(
+        json(&[
+            "--mapping",
+            "t",
+            "--run",
+            "2",
+            "--unresolved",
+            "--limit",
+            "1"
+        ]),
+        all[3..4].to_vec()
+    );
+    assert_eq!(json(&["--limit", "0"]), []);
+    assert_eq!(json(&["--mapping", "nope"]), []);
+    assert_eq!(json(&["--mapping", "u", "--run", "1"]), []);
+
+    // The JSON row carries everything about the failure.
+    let out = db.run(&["errors", "--json", "--run", "3"]).ok();
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["stage"], "transform");
+    assert_eq!(v["column_name"], "u.n");
+    assert_eq!(v["message"], "'w' is not an integer");
+    assert_eq!(v["record"], serde_json::json!({"id": 5, "n": "w"}));
+
+    // Text: a header and one line per row, the same rows.
+    let text = |args: &[&str]| -> Vec<Vec<String>> {
+        let mut a = vec!["errors"];
+        a.extend_from_slice(args);
+        let out = db.run(&a).ok();
+        let mut lines = out.stdout.lines();
+        let head = lines.next().unwrap_or_default();
+        if head == "no errors" {
+            assert_eq!(lines.next(), None);
+            return Vec::new();
+        }
+        assert!(
+            head.starts_with("id  run  mapping  record  stage"),
+            "{}",
+            out.stdout
+        );
+        lines
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .collect()
+    };
+    let ids = |rows: &[Vec<String>]| rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
+    let rows = text(&[]);
+    assert_eq!(ids(&rows), ["1", "2", "3", "4", "5", "6"]);
+    assert_eq!(rows[1][..6], ["2", "1", "t", "b", "transform", "t.n"]);
+    assert!(
+        rows[1].join(" ").ends_with("'y' is not an integer"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0].len() > rows[1].len(),
+        "error 1 shows when it was resolved: {rows:?}"
+    );
+    assert_eq!(ids(&text(&["--unresolved"])), ["2", "3", "4", "5", "6"]);
+    assert_eq!(ids(&text(&["--mapping", "t", "--run", "2"])), ["4", "5"]);
+    assert_eq!(ids(&text(&["--unresolved", "--limit", "2"])), ["2", "3"]);
+    assert_eq!(ids(&text(&["--run", "9"])), Vec::<String>::new());
+
+    // A negative limit is a usage error on every target (it used to list
+    // everything on SQLite and fail with a database error on the servers).
+    let out = db.run(&["errors", "--limit=-1"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("--limit"), "{}", out.stderr);
+}
+
+crate::on_all_targets!(errors_filters_on, |db| {
+    errors_filters_return_exactly_the_rows_asked_for(db)
+});

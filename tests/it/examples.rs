@@ -1,6 +1,6 @@
 //! The shipped examples (mappings/, fixtures/, sql/) load with exact counts and values.
 
-use super::util::TestDb;
+use super::util::{assert_rerun_changed_nothing, snapshot, TestDb};
 use serde_json::Value;
 
 fn expected(path: &str) -> Value {
@@ -80,6 +80,7 @@ fn forge_clean_loads_exactly_and_rerun_changes_nothing(db: &TestDb) {
     );
     assert_eq!(rerun[2].as_deref(), Some("1079"));
     assert_eq!(db.count("SELECT count(*) FROM signature"), 579);
+    assert_rerun_changed_nothing(db, 1, 1);
 }
 
 fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db: &TestDb) {
@@ -195,6 +196,41 @@ fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db: &TestDb) {
         "{}",
         out.stdout
     );
+
+    // A rerun over the same dirty file: nothing rewritten, nothing duplicated,
+    // and the same nine records fail again with the same errors.
+    let (contract, signature) = (snapshot(db, "contract"), snapshot(db, "signature"));
+    let out = db
+        .run(&["run", "mappings/forge_signatures_dirty.toml"])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("forge_signatures_dirty  run 2  succeeded")
+            && out
+                .stdout
+                .contains("55 read, 46 written, 0 filtered, 9 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_rerun_changed_nothing(db, 1, 1);
+    assert_eq!(
+        db.rows("SELECT rows_written, rows_unchanged FROM cutover_runs WHERE id = 2"),
+        [[Some("0".to_string()), Some("110".to_string())]],
+        "45 contract + 65 signature rows unchanged"
+    );
+    assert_eq!(snapshot(db, "contract"), contract);
+    assert_eq!(snapshot(db, "signature"), signature);
+    assert_eq!(db.count("SELECT count(*) FROM contract"), 45);
+    assert_eq!(db.count("SELECT count(*) FROM signature"), 65);
+    assert_eq!(
+        db.count("SELECT count(*) FROM cutover_errors WHERE run_id = 2"),
+        9
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM cutover_errors WHERE resolved_at IS NULL"),
+        18,
+        "records that fail again stay unresolved"
+    );
 }
 
 fn fossawork_json_tree_loads_in_order(db: &TestDb) {
@@ -249,6 +285,54 @@ fn fossawork_json_tree_loads_in_order(db: &TestDb) {
             .unwrap()
             .contains("'Invalid Date' is not a timestamp"),
         "{err:?}"
+    );
+    let maps = exp["mappings"].as_object().unwrap();
+    let failed: i64 = maps
+        .values()
+        .map(|m| m["records_failed"].as_i64().unwrap())
+        .sum();
+    let rows: i64 = maps
+        .values()
+        .flat_map(|m| m["rows"].as_object().unwrap().values())
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!((failed, rows), (3, 302));
+    assert_eq!(db.count("SELECT count(*) FROM cutover_errors"), failed);
+
+    // A rerun of the four mappings (runs 5-8) changes nothing.
+    let tables = [
+        "users",
+        "user_preferences",
+        "user_activities",
+        "work_orders",
+    ];
+    let before: Vec<_> = tables.iter().map(|t| snapshot(db, t)).collect();
+    let out = db
+        .run(&[
+            "run",
+            "mappings/fossawork_v1/users.toml",
+            "mappings/fossawork_v1/user_preferences.toml",
+            "mappings/fossawork_v1/user_activities.toml",
+            "mappings/fossawork_v1/work_orders.toml",
+        ])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("fossawork_work_orders  run 8  succeeded"),
+        "{}",
+        out.stdout
+    );
+    assert_rerun_changed_nothing(db, 1, 4);
+    assert_eq!(
+        db.count("SELECT sum(rows_unchanged) FROM cutover_runs WHERE id > 4"),
+        rows
+    );
+    for (t, rows) in tables.iter().zip(&before) {
+        assert_eq!(&snapshot(db, t), rows, "{t} is unchanged");
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM cutover_errors WHERE run_id > 4"),
+        failed
     );
 }
 

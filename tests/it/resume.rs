@@ -2,6 +2,8 @@
 //! nothing; Ctrl-C stops cleanly; a second run of a mapping refuses to start.
 
 use super::util::{kv_job, wait_for, TestDb};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
 
 const N: usize = 150_000;
 
@@ -19,6 +21,47 @@ fn has_tracking(db: &TestDb) -> bool {
     db.table_exists("cutover_checkpoints")
 }
 
+/// `kill -9` a load and check it was really stopped half way: killed by the
+/// signal (it had not exited by itself), its run still `running` and fewer than
+/// `n` records committed. Returns the records committed. Without this, a load
+/// that finished before the kill would let a resume test pass vacuously.
+#[track_caller]
+fn kill_half_way(db: &TestDb, mut child: Child, mapping: &str, n: usize) -> i64 {
+    child.kill().expect("kill -9");
+    let status = child.wait().expect("wait");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the load of {mapping} ended by itself ({status}) before the kill: the test interrupted nothing (make the input bigger)"
+    );
+    let at_kill = committed(db, mapping);
+    assert!(
+        at_kill > 0 && (at_kill as usize) < n,
+        "{mapping} was not killed half way: {at_kill} of {n} records committed"
+    );
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT status FROM cutover_runs WHERE mapping = '{mapping}' ORDER BY id DESC LIMIT 1"
+        ))
+        .as_deref(),
+        Some("running"),
+        "the killed run of {mapping} is left as running"
+    );
+    at_kill
+}
+
+/// Wait until `f` holds while `child` is still loading; fail at once, naming
+/// the mapping, if the child exits first (the load was too quick to catch).
+#[track_caller]
+fn wait_while_running(child: &mut Child, what: &str, mut f: impl FnMut() -> bool) {
+    wait_for(120, what, || {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("the load ended ({status}) before {what}: the test interrupted nothing (make the input bigger)");
+        }
+        f()
+    });
+}
+
 /// The table equals a clean load: every id once, and the values add up.
 fn assert_complete(db: &TestDb, n: usize) {
     assert_eq!(db.count("SELECT count(*) FROM items"), n as i64);
@@ -34,21 +77,10 @@ fn kill_9_then_resume_loses_and_duplicates_nothing(db: &TestDb) {
     let mapping = kv_job(db.dir(), "killed", N);
     let m = mapping.to_str().unwrap();
     let mut child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
-    wait_for(120, "some batches to commit", || {
+    wait_while_running(&mut child, "some batches to commit", || {
         has_tracking(db) && committed(db, "killed") >= 5_000
     });
-    child.kill().expect("kill -9");
-    child.wait().expect("wait");
-    let at_kill = committed(db, "killed");
-    assert!(
-        at_kill > 0 && (at_kill as usize) < N,
-        "killed half way: {at_kill}"
-    );
-    assert_eq!(
-        db.scalar("SELECT status FROM cutover_runs WHERE id = 1")
-            .as_deref(),
-        Some("running")
-    );
+    let at_kill = kill_half_way(db, child, "killed", N);
 
     let out = db
         .run(&["run", m, "--batch-size", "500", "--commit-every", "1000"])
@@ -92,8 +124,8 @@ fn kill_9_then_resume_loses_and_duplicates_nothing(db: &TestDb) {
 fn ctrl_c_interrupts_cleanly_and_resumes(db: &TestDb) {
     let mapping = kv_job(db.dir(), "sigint", N);
     let m = mapping.to_str().unwrap();
-    let child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
-    wait_for(120, "some batches to commit", || {
+    let mut child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
+    wait_while_running(&mut child, "some batches to commit", || {
         has_tracking(db) && committed(db, "sigint") >= 2_000
     });
     // SAFETY: sending SIGINT to our own child process.
@@ -102,12 +134,17 @@ fn ctrl_c_interrupts_cleanly_and_resumes(db: &TestDb) {
     assert_eq!(
         out.status.code(),
         Some(130),
-        "{}",
+        "not interrupted (a load that ended before Ctrl-C exits 0)\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let run = &db.rows("SELECT status, records_read FROM cutover_runs WHERE id = 1")[0];
     assert_eq!(run[0].as_deref(), Some("interrupted"));
     let read: i64 = run[1].as_deref().unwrap().parse().unwrap();
+    assert!(
+        read >= 2_000 && (read as usize) < N,
+        "interrupted half way: {read} of {N} read"
+    );
     assert_eq!(
         read,
         committed(db, "sigint"),
@@ -126,12 +163,16 @@ fn a_second_concurrent_run_refuses_to_start(db: &TestDb) {
     let mapping = kv_job(db.dir(), "busy", N);
     let m = mapping.to_str().unwrap();
     let mut first = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
-    wait_for(120, "the first run to hold the lock", || {
+    wait_while_running(&mut first, "the first run to hold the lock", || {
         db.table_exists("cutover_locks")
             && db.count("SELECT count(*) FROM cutover_locks WHERE mapping = 'busy'") == 1
     });
     let second = db.run(&["run", m]);
-    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert_eq!(
+        second.code, 1,
+        "the second run was not refused (did the first one finish already?)\nstdout:\n{}\nstderr:\n{}",
+        second.stdout, second.stderr
+    );
     assert!(
         second
             .stderr
@@ -149,15 +190,30 @@ fn a_second_concurrent_run_refuses_to_start(db: &TestDb) {
     );
 }
 
-fn resume_refuses_a_changed_mapping_until_restart(db: &TestDb) {
+fn resume_refuses_a_changed_mapping_or_source_until_restart(db: &TestDb) {
     let mapping = kv_job(db.dir(), "changed", N);
     let m = mapping.to_str().unwrap();
     let mut child = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
-    wait_for(120, "some batches to commit", || {
+    wait_while_running(&mut child, "some batches to commit", || {
         has_tracking(db) && committed(db, "changed") >= 2_000
     });
-    child.kill().expect("kill");
-    child.wait().expect("wait");
+    let at_kill = kill_half_way(db, child, "changed", N);
+    let refused = |what: &str| {
+        let out = db.run(&["run", m]);
+        assert_eq!(
+            out.code, 2,
+            "{what}: exit code\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        assert!(out.stderr.contains("--restart"), "{what}: {}", out.stderr);
+        assert!(!out.stdout.contains("resumed"), "{what}: {}", out.stdout);
+        // Refused before anything is written: no run, the checkpoint stays.
+        assert_eq!(db.count("SELECT count(*) FROM cutover_runs"), 1, "{what}");
+        assert_eq!(committed(db, "changed"), at_kill, "{what}");
+        out.stderr
+    };
+
+    // The mapping changed.
     let text = std::fs::read_to_string(&mapping).unwrap();
     std::fs::write(
         &mapping,
@@ -167,17 +223,67 @@ fn resume_refuses_a_changed_mapping_until_restart(db: &TestDb) {
         ),
     )
     .unwrap();
-    let out = db.run(&["run", m]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    let err = refused("changed mapping");
     assert!(
-        out.stderr.contains("changed since run 1 stopped"),
-        "{}",
-        out.stderr
+        err.contains(&format!(
+            "the mapping file {} changed since run 1 stopped ({at_kill} records committed)",
+            mapping.display()
+        )),
+        "{err}"
     );
-    assert!(out.stderr.contains("--restart"), "{}", out.stderr);
+
+    // The mapping is restored (same checksum), but the source changed: first
+    // only its modification time, then its size (a record appended).
+    std::fs::write(&mapping, &text).unwrap();
+    let data = db.dir().join("changed.jsonl");
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&data)
+        .unwrap();
+    let mtime = file.metadata().unwrap().modified().unwrap();
+    file.set_modified(mtime + std::time::Duration::from_secs(3600))
+        .unwrap();
+    let err = refused("touched source");
+    assert!(
+        err.contains("the source changed since run 1 stopped"),
+        "{err}"
+    );
+    use std::io::Write;
+    writeln!(
+        &file,
+        r#"{{"key":"item-{N}","value":{{"id":{N},"name":"name {N} ü","score":{},"tags":["t{}","x"]}}}}"#,
+        (N * 7) % 1000,
+        N % 5
+    )
+    .unwrap();
+    drop(file);
+    let err = refused("appended source");
+    assert!(
+        err.contains("the source changed since run 1 stopped"),
+        "{err}"
+    );
+
+    // --restart loads everything, the appended record included.
     let out = db.run(&["run", m, "--restart"]).ok();
     assert!(!out.stdout.contains("resumed"), "{}", out.stdout);
-    assert_complete(db, N);
+    assert!(
+        out.stdout.contains(&format!(
+            "{} read, {} written, 0 filtered, 0 failed",
+            N + 1,
+            N + 1
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_complete(db, N + 1);
+    assert_eq!(committed(db, "changed"), N as i64 + 1);
+    assert_eq!(
+        db.rows("SELECT status FROM cutover_runs ORDER BY id"),
+        [
+            [Some("interrupted".to_string())],
+            [Some("succeeded".to_string())]
+        ]
+    );
 }
 
 crate::on_all_targets!(kill_9_then_resume_loses_and_duplicates_nothing_on, |db| {
@@ -192,9 +298,10 @@ crate::on_all_targets!(a_second_concurrent_run_refuses_to_start_on, |db| {
     a_second_concurrent_run_refuses_to_start(db)
 });
 
-crate::on_all_targets!(resume_refuses_a_changed_mapping_until_restart_on, |db| {
-    resume_refuses_a_changed_mapping_until_restart(db)
-});
+crate::on_all_targets!(
+    resume_refuses_a_changed_mapping_or_source_until_restart_on,
+    |db| resume_refuses_a_changed_mapping_or_source_until_restart(db)
+);
 
 /// Parallel writers commit out of order; the checkpoint only covers the
 /// contiguous committed prefix, so every record before it is in the table.
@@ -202,13 +309,10 @@ fn parallel_writers_keep_the_checkpoint_exact(db: &TestDb) {
     let mapping = kv_job(db.dir(), "workers", N);
     let m = mapping.to_str().unwrap();
     let mut child = db.spawn(&["run", m, "--batch-size", "500", "--workers", "4"]);
-    wait_for(120, "some batches to commit", || {
+    wait_while_running(&mut child, "some batches to commit", || {
         has_tracking(db) && committed(db, "workers") >= 10_000
     });
-    child.kill().expect("kill -9");
-    child.wait().expect("wait");
-    let at_kill = committed(db, "workers");
-    assert!(at_kill > 0 && (at_kill as usize) < N);
+    let at_kill = kill_half_way(db, child, "workers", N);
     assert_eq!(
         db.count(&format!("SELECT count(*) FROM items WHERE id < {at_kill}")),
         at_kill,

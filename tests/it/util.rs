@@ -607,3 +607,109 @@ macro_rules! on_server_targets {
         }
     };
 }
+
+/// Every row of a table, every cell as text, sorted (to compare two states).
+pub fn snapshot(db: &TestDb, table: &str) -> Vec<Vec<Option<String>>> {
+    let mut rows = db.rows(&format!("SELECT * FROM {table}"));
+    rows.sort();
+    rows
+}
+
+/// The error rows of a run: (mapping, record_key, stage, column_name, message), by id.
+pub fn run_errors(db: &TestDb, run: i64) -> Vec<Vec<Option<String>>> {
+    db.rows(&format!(
+        "SELECT mapping, record_key, stage, column_name, message FROM cutover_errors WHERE run_id = {run} ORDER BY id"
+    ))
+}
+
+/// A second `run` of the same mappings (runs `first..first+n` were the first
+/// pass, `first+n..first+2n` the second, in the same order) changed nothing:
+/// per mapping the rerun read, wrote, filtered and failed the same records,
+/// rewrote no row, counted every row the first pass wrote as unchanged (in
+/// total and per table), and failed the same records with the same errors.
+#[track_caller]
+pub fn assert_rerun_changed_nothing(db: &TestDb, first: i64, n: i64) {
+    let run = |id: i64| {
+        let r = db.rows(&format!(
+            "SELECT mapping, status, records_read, records_written, records_filtered, records_failed, rows_written, rows_unchanged FROM cutover_runs WHERE id = {id}"
+        ));
+        assert_eq!(r.len(), 1, "run {id} exists");
+        r.into_iter()
+            .next()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.unwrap_or_default())
+            .collect::<Vec<String>>()
+    };
+    let tables = |id: i64| {
+        db.rows(&format!(
+            "SELECT table_name, rows_written, rows_unchanged FROM cutover_run_tables WHERE run_id = {id} ORDER BY table_name"
+        ))
+    };
+    for i in 0..n {
+        let (a, b) = (first + i, first + n + i);
+        let (one, two) = (run(a), run(b));
+        assert_eq!(two[0], one[0], "run {b} reruns the mapping of run {a}");
+        assert_eq!(two[1], "succeeded", "run {b}");
+        assert_eq!(
+            two[2..6],
+            one[2..6],
+            "{}: run {b} read/wrote/filtered/failed the same records as run {a}",
+            one[0]
+        );
+        assert_eq!(two[6], "0", "{}: the rerun (run {b}) rewrote rows", one[0]);
+        assert_eq!(
+            two[7], one[6],
+            "{}: the rerun counts every row of run {a} as unchanged",
+            one[0]
+        );
+        let (ta, tb) = (tables(a), tables(b));
+        assert_eq!(ta.len(), tb.len(), "{}: tables of runs {a} and {b}", one[0]);
+        for (x, y) in ta.iter().zip(&tb) {
+            assert_eq!(y[0], x[0]);
+            assert_eq!(
+                y[1].as_deref(),
+                Some("0"),
+                "{:?}: run {b} rewrote rows",
+                x[0]
+            );
+            assert_eq!(
+                y[2], x[1],
+                "{:?}: unchanged in run {b} = written in run {a}",
+                x[0]
+            );
+        }
+        assert_eq!(
+            run_errors(db, a).len().to_string(),
+            one[5],
+            "{}: one error row per failed record of run {a}",
+            one[0]
+        );
+        assert_eq!(
+            run_errors(db, b),
+            run_errors(db, a),
+            "{}: the same records fail again, with the same errors",
+            one[0]
+        );
+    }
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM cutover_runs WHERE id >= {first}"
+        )),
+        2 * n,
+        "no other runs"
+    );
+}
+
+/// `cutover ARGS` with no `--target` added (the test passes its own) and
+/// none of the target or log variables inherited.
+pub fn cutover(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .current_dir(root())
+        .env_remove("CUTOVER_TARGET")
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG");
+    c.envs(envs.iter().copied());
+    Run::from(c.output().expect("run cutover"))
+}
