@@ -715,7 +715,61 @@ struct RunCtx {
     resolve: bool,
 }
 
-type Batch = Result<Vec<Transformed>, SourceError>;
+/// A transformed batch with its permit (see [`Slots`]).
+type Batch = Result<(Vec<Transformed>, Permit), SourceError>;
+
+/// Memory stays flat because batches in flight are few: the reader hands a
+/// batch over only when the transform thread takes it (a zero-capacity
+/// channel), and the transform thread starts a batch only with a permit, of
+/// which there are as many as batches the writer can write at once plus one.
+/// A permit travels with its batch and is returned when the batch is dropped
+/// (written, or abandoned at shutdown).
+struct Slots {
+    state: std::sync::Mutex<(usize, bool)>,
+    freed: std::sync::Condvar,
+}
+
+struct Permit(Arc<Slots>);
+
+impl Slots {
+    fn new(n: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            state: std::sync::Mutex::new((n, false)),
+            freed: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Wait for a permit; `None` once the writer has stopped.
+    fn acquire(self: &Arc<Self>) -> Option<Permit> {
+        let mut st = self.state.lock().ok()?;
+        loop {
+            if st.1 {
+                return None;
+            }
+            if st.0 > 0 {
+                st.0 -= 1;
+                return Some(Permit(self.clone()));
+            }
+            st = self.freed.wait(st).ok()?;
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.1 = true;
+        }
+        self.freed.notify_all();
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.0.state.lock() {
+            st.0 += 1;
+        }
+        self.0.freed.notify_all();
+    }
+}
 
 /// A batch being written by a parallel writer: (records, result).
 type WriteFuture<'a> = std::pin::Pin<
@@ -744,8 +798,14 @@ async fn stream(
     let transformer = Arc::new(Transformer::new(mapping.clone(), tables.clone()));
 
     // Reader thread → transform thread → this task, each channel bounded.
+    let workers = if target.dialect() == Dialect::Sqlite {
+        1
+    } else {
+        opts.workers.max(1)
+    };
+    let slots = Slots::new(workers + 1);
     let (raw_tx, raw_rx) =
-        crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(1);
+        crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(0);
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Batch>(1);
     let batch_size = opts.batch_size.max(1);
     let stop = cancel.clone();
@@ -788,6 +848,7 @@ async fn stream(
         (None, true, false) => Some(Arc::new(DryKeymap::default())),
         _ => None,
     };
+    let slots_tr = slots.clone();
     let transformer_thread = std::thread::Builder::new()
         .name("cutover-transform".into())
         .spawn(move || {
@@ -809,9 +870,11 @@ async fn stream(
                 (None, None) => None,
             };
             let lookup_ref = lookup.as_deref();
-            for msg in raw_rx {
+            while let Some(permit) = slots_tr.acquire() {
+                let Ok(msg) = raw_rx.recv() else { break };
                 let out = msg.and_then(|b| {
                     tr.run_batch(b, lookup_ref)
+                        .map(|t| (t, permit))
                         .map_err(|e| SourceError::Other(format!("lookup(): {e}")))
                 });
                 if out_tx.blocking_send(out).is_err() {
@@ -840,11 +903,6 @@ async fn stream(
         _ => 1,
     });
     let mut open: Option<Box<dyn crate::target::BatchTx>> = None;
-    let workers = if target.dialect() == Dialect::Sqlite {
-        1
-    } else {
-        opts.workers.max(1)
-    };
     let prefix = tokio::sync::Mutex::new(Prefix {
         next: 0,
         records: run.as_ref().map_or(0, |r| r.base_committed),
@@ -884,7 +942,7 @@ async fn stream(
             interrupted = true;
             break;
         }
-        let batch = match msg {
+        let (batch, permit) = match msg {
             Ok(b) => b,
             Err(e) => {
                 fatal = Some(RunError::Source {
@@ -941,7 +999,7 @@ async fn stream(
                                 g.1.push(e.record_key.clone());
                             }
                             if c.first_errors.len() < 10 {
-                                c.first_errors.push(e.clone());
+                                c.first_errors.push((**e).clone());
                             }
                         }
                     }
@@ -977,7 +1035,10 @@ async fn stream(
                     &prefix,
                     opts.retries,
                 );
-                inflight.push(Box::pin(fut));
+                inflight.push(Box::pin(async move {
+                    let _permit = permit;
+                    fut.await
+                }));
                 seq += 1;
             }
             Some(r) => {
@@ -1100,6 +1161,7 @@ async fn stream(
         }
     }
     drop(out_rx);
+    slots.close();
     // A reader or transform thread that panicked closed its channel early: the
     // records after it were never read, so the run must not look finished.
     let panicked = [
@@ -1261,7 +1323,7 @@ pub async fn retry_mapping(
                 // The record there must be the one that failed: by its key, or by
                 // its label when it could not be decoded then (or now). After an
                 // edit that moved records, the position points elsewhere.
-                Some(r) if r.label == *key || matches!(r.decode(), Ok(rec) if rec.key == *key) => {
+                Some(r) if r.label() == *key || matches!(r.decode(), Ok(rec) if rec.key == *key) => {
                     raw.push(r)
                 }
                 _ => not_found.push(key.clone()),

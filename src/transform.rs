@@ -79,7 +79,8 @@ pub enum Outcome {
     },
     /// A declared `filter` excluded it from every table.
     Filtered,
-    Failed(ErrorRow),
+    /// Boxed: rare, and an outcome travels with every record of a batch.
+    Failed(Box<ErrorRow>),
 }
 
 #[derive(Debug, Clone)]
@@ -191,14 +192,14 @@ impl Transformer {
             key: e.key.clone(),
             position: e.position.clone(),
             next,
-            outcome: Outcome::Failed(ErrorRow {
+            outcome: Outcome::Failed(Box::new(ErrorRow {
                 record_key: e.key,
                 position: e.position,
                 stage: Stage::Read,
                 column: None,
                 message: e.message,
                 record: e.record,
-            }),
+            })),
         }
     }
 
@@ -257,14 +258,14 @@ impl Transformer {
     ) -> Transformed {
         let outcome = match self.rows_of(&rec, lookup) {
             Ok(o) => o,
-            Err((column, message)) => Outcome::Failed(ErrorRow {
+            Err((column, message)) => Outcome::Failed(Box::new(ErrorRow {
                 record_key: rec.key.clone(),
                 position: rec.position.clone(),
                 stage: Stage::Transform,
                 column,
                 message,
                 record: redact(rec.value.clone(), &self.mapping.redact),
-            }),
+            })),
         };
         let outcome = match outcome {
             Outcome::Rows { rows, keymap, .. } => Outcome::Rows {

@@ -3,9 +3,10 @@
 //! Files are read in sorted order; a top-level array is split element by element.
 
 use super::split::{Container, Splitter};
-use super::{Payload, RawRecord, Source, SourceError};
+use super::{Label, Payload, RawRecord, Source, SourceError};
 use crate::mapping::{KvFormat, SourceKind, SourceSpec};
 use crate::record::{FileInfo, Position};
+use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 use regex::Regex;
 use sha2::{Digest, Sha256};
@@ -374,7 +375,7 @@ impl FileSource {
         }))
     }
 
-    fn payload(&self, bytes: Vec<u8>) -> Payload {
+    fn payload(&self, bytes: Bytes) -> Payload {
         match &self.decoder {
             Decoder::KvLine => Payload::KvLine(bytes),
             Decoder::KvMember => Payload::KvMember(bytes),
@@ -382,6 +383,13 @@ impl FileSource {
             Decoder::Doc => Payload::Doc(bytes),
         }
     }
+}
+
+/// The bytes of a record read in `next_batch`: a span of the call's shared line
+/// buffer, or a buffer of its own (array elements, whole documents).
+enum Chunk {
+    Span(usize, usize),
+    Owned(Vec<u8>),
 }
 
 impl Source for FileSource {
@@ -422,12 +430,16 @@ impl Source for FileSource {
             let file = &self.files[idx];
             let fidx = idx as u32;
             let mut finished = false;
-            let mut produced: Vec<(Position, Position, String, Vec<u8>)> = Vec::new();
+            // The lines of this call share one buffer: `Chunk::Span`s into `arena`.
+            let mut arena: Vec<u8> = Vec::new();
+            let mut produced: Vec<(Position, Position, Label, Chunk)> = Vec::new();
             match reader {
                 Reader::Lines { r, offset, line } => {
                     while out.len() + produced.len() < max {
-                        let mut buf = Vec::new();
-                        let n = r.read_until(b'\n', &mut buf).map_err(io_err(&file.path))?;
+                        let begin = arena.len();
+                        let n = r
+                            .read_until(b'\n', &mut arena)
+                            .map_err(io_err(&file.path))?;
                         if n == 0 {
                             finished = true;
                             break;
@@ -435,13 +447,14 @@ impl Source for FileSource {
                         let start = *offset;
                         *offset += n as u64;
                         *line += 1;
-                        if buf.iter().all(|c| c.is_ascii_whitespace()) {
+                        if arena[begin..].iter().all(|c| c.is_ascii_whitespace()) {
+                            arena.truncate(begin);
                             continue;
                         }
-                        if buf.last() == Some(&b'\n') {
-                            buf.pop();
-                            if buf.last() == Some(&b'\r') {
-                                buf.pop();
+                        if arena.last() == Some(&b'\n') {
+                            arena.pop();
+                            if arena.last() == Some(&b'\r') {
+                                arena.pop();
                             }
                         }
                         produced.push((
@@ -457,8 +470,8 @@ impl Source for FileSource {
                                 line: *line,
                                 key: None,
                             },
-                            format!("{}:line {}", file.info.path, line),
-                            buf,
+                            Label::Line,
+                            Chunk::Span(begin, arena.len()),
                         ));
                     }
                 }
@@ -478,8 +491,8 @@ impl Source for FileSource {
                                     line: m.index,
                                     key: None,
                                 },
-                                format!("{}[{}]", file.info.path, m.index),
-                                m.bytes,
+                                Label::Member,
+                                Chunk::Owned(m.bytes),
                             )),
                             Ok(None) => {
                                 finished = true;
@@ -511,8 +524,8 @@ impl Source for FileSource {
                             line: 0,
                             key: None,
                         },
-                        file.info.path.clone(),
-                        buf,
+                        Label::Document,
+                        Chunk::Owned(buf),
                     ));
                     finished = true;
                 }
@@ -525,12 +538,16 @@ impl Source for FileSource {
                 key: None,
             };
             let n = produced.len();
-            for (i, (position, mut next, label, bytes)) in produced.into_iter().enumerate() {
+            let arena = Bytes::from(arena);
+            for (i, (position, mut next, label, chunk)) in produced.into_iter().enumerate() {
                 // The last record of a finished file resumes at the next file.
                 if finished && i + 1 == n {
                     next = next_file_pos.clone();
                 }
-                let payload = self.payload(bytes);
+                let payload = self.payload(match chunk {
+                    Chunk::Span(a, b) => arena.slice(a..b),
+                    Chunk::Owned(v) => Bytes::from(v),
+                });
                 out.push(RawRecord {
                     position,
                     next,
@@ -595,7 +612,7 @@ impl Source for FileSource {
                     line: pos.line,
                     key: None,
                 };
-                (buf, next, format!("{}:line {}", file.info.path, pos.line))
+                (buf, next, Label::Line)
             }
             Layout::Members(c) => {
                 let mut s = Splitter::at_member(r, c, pos.offset, pos.line);
@@ -608,7 +625,7 @@ impl Source for FileSource {
                             line: m.index,
                             key: None,
                         },
-                        format!("{}[{}]", file.info.path, m.index),
+                        Label::Member,
                     ),
                     Ok(None) => return Ok(None),
                     Err(e) => {
@@ -630,11 +647,11 @@ impl Source for FileSource {
                         line: 0,
                         key: None,
                     },
-                    file.info.path.clone(),
+                    Label::Document,
                 )
             }
         };
-        let payload = self.payload(bytes);
+        let payload = self.payload(Bytes::from(bytes));
         Ok(Some(RawRecord {
             position: pos.clone(),
             next,

@@ -10,6 +10,7 @@ pub mod sql;
 
 use crate::mapping::{KvFormat, Mapping, SourceKind};
 use crate::record::{FileInfo, Position, Record};
+use bytes::Bytes;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -99,23 +100,43 @@ impl Keyset {
     }
 }
 
-/// How the bytes of a raw record are decoded.
+/// How the bytes of a raw record are decoded. The bytes are a slice of a buffer
+/// the reader shares among the records of a batch (one allocation per batch,
+/// not per line).
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// A JSON Lines `{"key": ..., "value": ...}` line.
-    KvLine(Vec<u8>),
+    KvLine(Bytes),
     /// A `"key": value` member of a top-level object.
-    KvMember(Vec<u8>),
+    KvMember(Bytes),
     /// A DynamoDB-JSON export line; the key attributes name the record.
-    Dynamo(Vec<u8>, Arc<Vec<String>>),
+    Dynamo(Bytes, Arc<Vec<String>>),
     /// A JSON document or array element; keyed by its label.
-    Doc(Vec<u8>),
+    Doc(Bytes),
     /// Already decoded (SQL sources).
-    Decoded {
-        key: String,
-        key_value: Value,
-        value: Value,
-    },
+    Decoded(Box<Decoded>),
+}
+
+/// A record a SQL source has decoded already.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub key: String,
+    pub key_value: Value,
+    pub value: Value,
+}
+
+/// How a record is named when it cannot be decoded (and, for documents, always):
+/// built from its file and position when asked for, not stored per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// `PATH:line N` (JSON Lines; N is `position.line`).
+    Line,
+    /// `PATH[i]` (array element or object member; i is `position.line`).
+    Member,
+    /// `PATH` (a whole document).
+    Document,
+    /// The decoded key (SQL sources).
+    Key,
 }
 
 /// A record as read, before decoding.
@@ -124,8 +145,8 @@ pub struct RawRecord {
     pub position: Position,
     pub next: Position,
     pub file: Arc<FileInfo>,
-    /// Names the record when it cannot be decoded: `PATH:line N`, `PATH[i]`.
-    pub label: String,
+    /// Names the record when it cannot be decoded: see [`RawRecord::label`].
+    pub label: Label,
     pub payload: Payload,
 }
 
@@ -166,11 +187,26 @@ pub fn key_text(v: &Value) -> String {
 }
 
 impl RawRecord {
+    /// The record's name when it cannot be decoded: `PATH:line N`, `PATH[i]`,
+    /// `PATH`, or the key of a SQL row.
+    pub fn label(&self) -> String {
+        let path = &self.file.path;
+        match self.label {
+            Label::Line => format!("{path}:line {}", self.position.line),
+            Label::Member => format!("{path}[{}]", self.position.line),
+            Label::Document => path.clone(),
+            Label::Key => match &self.payload {
+                Payload::Decoded(d) => d.key.clone(),
+                _ => path.clone(),
+            },
+        }
+    }
+
     /// Decode into a record; the error names the record and says why.
     pub fn decode(&self) -> Result<Record, Box<DecodeError>> {
         let fail = |message: String, record: Value| {
             Box::new(DecodeError {
-                key: self.label.clone(),
+                key: self.label(),
                 position: self.position.clone(),
                 message,
                 record,
@@ -245,13 +281,10 @@ impl RawRecord {
             }
             Payload::Doc(bytes) => {
                 let v = parse_json(bytes).map_err(|m| fail(m, raw_text(bytes)))?;
-                (self.label.clone(), Value::String(self.label.clone()), v)
+                let label = self.label();
+                (label.clone(), Value::String(label), v)
             }
-            Payload::Decoded {
-                key,
-                key_value,
-                value,
-            } => (key.clone(), key_value.clone(), value.clone()),
+            Payload::Decoded(d) => (d.key.clone(), d.key_value.clone(), d.value.clone()),
         };
         Ok(Record {
             key,

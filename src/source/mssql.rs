@@ -4,7 +4,7 @@
 //! after a lost connection. Every column type becomes JSON without loss, or the
 //! read stops with an error naming the column and its type.
 
-use super::{Payload, RawRecord, Source, SourceError};
+use super::{Decoded, Label, Payload, RawRecord, Source, SourceError};
 use crate::mapping::SourceSpec;
 use crate::record::{FileInfo, Position};
 use base64::Engine;
@@ -937,12 +937,12 @@ impl MssqlSource {
             position: pos.clone(),
             next: pos,
             file: self.file.clone(),
-            label: text.clone(),
-            payload: Payload::Decoded {
+            label: Label::Key,
+            payload: Payload::Decoded(Box::new(Decoded {
                 key: text,
                 key_value,
                 value: Value::Object(row),
-            },
+            })),
         })
     }
 }

@@ -11,7 +11,7 @@
 
 mod convert;
 
-use super::{Payload, RawRecord, Source, SourceError};
+use super::{Decoded, Label, Payload, RawRecord, Source, SourceError};
 use crate::mapping::{SourceKind, SourceSpec};
 use crate::record::{FileInfo, Position};
 use crate::target::{quote_ident, quote_table, Dialect};
@@ -1003,12 +1003,12 @@ impl SqlSource {
             position: pos.clone(),
             next: pos,
             file: self.file.clone(),
-            label: text.clone(),
-            payload: Payload::Decoded {
+            label: Label::Key,
+            payload: Payload::Decoded(Box::new(Decoded {
                 key: text,
                 key_value,
                 value: Value::Object(row),
-            },
+            })),
         })
     }
 }

@@ -666,7 +666,7 @@ pub async fn write_batch(
     let mut errors: Vec<ErrorRow> = batch
         .iter()
         .filter_map(|t| match &t.outcome {
-            Outcome::Failed(e) => Some(e.clone()),
+            Outcome::Failed(e) => Some((**e).clone()),
             _ => None,
         })
         .collect();
@@ -694,14 +694,18 @@ pub async fn write_batch(
     if resolve {
         // A record that failed to decode was named by its label (`FILE:line N`);
         // once it decodes it has its own key, so both names resolve its errors.
+        let labels: Vec<String> = loaded
+            .iter()
+            .filter_map(|t| match &t.outcome {
+                Outcome::Rows {
+                    original: Some(raw),
+                    ..
+                } => Some(raw.label()).filter(|l| *l != t.key),
+                _ => None,
+            })
+            .collect();
         let mut keys: Vec<&str> = loaded.iter().map(|t| t.key.as_str()).collect();
-        keys.extend(loaded.iter().filter_map(|t| match &t.outcome {
-            Outcome::Rows {
-                original: Some(raw),
-                ..
-            } if raw.label != t.key => Some(raw.label.as_str()),
-            _ => None,
-        }));
+        keys.extend(labels.iter().map(String::as_str));
         keys.extend(
             batch
                 .iter()
