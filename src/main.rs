@@ -28,7 +28,24 @@ fn init_tracing(cli: &Cli) {
     }
 }
 
+/// Make mimalloc give freed memory back to the system at once instead of after
+/// a delay (1 s by default in mimalloc 3): batches come and go, and a delay keeps
+/// several of them resident.
+fn return_freed_memory_promptly() {
+    // mi_option_purge_delay is option 15 in mimalloc 3.x (`mi_option_e` in
+    // mimalloc.h); other versions number it differently, so only there.
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: plain calls into mimalloc's option API, before any thread starts.
+    unsafe {
+        let v = libmimalloc_sys::mi_version();
+        if (30000..40000).contains(&v) {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        }
+    }
+}
+
 fn main() {
+    return_freed_memory_promptly();
     // `cutover status | head` ends quietly instead of panicking on a closed pipe.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe {
