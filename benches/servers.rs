@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Cases: PostgreSQL `psql -c "\copy items FROM rows.csv CSV"` (the baseline),
-//! `cutover run` into an empty table (workers 1 and 2), and the rerun over the
-//! loaded table; psql COPY into a temporary table + one merge (first load and rerun);
+//! `cutover run` into an empty table and the rerun over the loaded table (workers
+//! 1 and 2); psql COPY into a temporary table + one merge (first load and rerun);
 //! pgloader (Debian package) when installed; MariaDB `LOAD DATA LOCAL INFILE` (the
 //! baseline) and `cutover run`.
 //! Every case starts from a fresh database with the same schema; row counts are
@@ -162,25 +162,25 @@ fn main() {
             m,
             Some(ratio),
         ));
-        if workers == "1" {
-            let m = measured(
-                "cutover rerun → pg",
-                Command::new(CUTOVER).current_dir(&dir).args([
-                    "run",
-                    mapping.to_str().unwrap_or_default(),
-                    "--target",
-                    &url,
-                    "--batch-size",
-                    "10000",
-                ]),
-            );
-            let ratio = m.secs / pg_base;
-            rows.push((
-                "PostgreSQL: cutover rerun (nothing changes)".into(),
-                m,
-                Some(ratio),
-            ));
-        }
+        let m = measured(
+            "cutover rerun → pg",
+            Command::new(CUTOVER).current_dir(&dir).args([
+                "run",
+                mapping.to_str().unwrap_or_default(),
+                "--target",
+                &url,
+                "--batch-size",
+                "10000",
+                "--workers",
+                workers,
+            ]),
+        );
+        let ratio = m.secs / pg_base;
+        rows.push((
+            format!("PostgreSQL: cutover rerun (nothing changes), --workers {workers}"),
+            m,
+            Some(ratio),
+        ));
     }
     // The other method: COPY into a temporary table, then one merge statement. psql
     // alone, no parsing or transformation: a lower bound for that method.
@@ -325,24 +325,32 @@ fn main() {
         base,
         Some(1.0),
     ));
-    my_db("bench_cutover");
-    let m = measured(
-        "cutover → mariadb",
-        Command::new(CUTOVER).current_dir(&dir).args([
-            "run",
-            mapping.to_str().unwrap_or_default(),
-            "--target",
-            "mysql://root@127.0.0.1:3306/bench_cutover",
-            "--batch-size",
-            "10000",
-        ]),
-    );
-    assert_eq!(
-        mariadb(&my_args, "SELECT count(*) FROM bench_cutover.items"),
-        n.to_string()
-    );
-    let ratio = m.secs / my_base;
-    rows.push(("MariaDB: cutover run".into(), m, Some(ratio)));
+    for workers in ["1", "2"] {
+        my_db("bench_cutover");
+        let m = measured(
+            "cutover → mariadb",
+            Command::new(CUTOVER).current_dir(&dir).args([
+                "run",
+                mapping.to_str().unwrap_or_default(),
+                "--target",
+                "mysql://root@127.0.0.1:3306/bench_cutover",
+                "--batch-size",
+                "10000",
+                "--workers",
+                workers,
+            ]),
+        );
+        assert_eq!(
+            mariadb(&my_args, "SELECT count(*) FROM bench_cutover.items"),
+            n.to_string()
+        );
+        let ratio = m.secs / my_base;
+        rows.push((
+            format!("MariaDB: cutover run, --workers {workers}"),
+            m,
+            Some(ratio),
+        ));
+    }
     mariadb(
         &my_args,
         "DROP DATABASE IF EXISTS bench_load; DROP DATABASE IF EXISTS bench_cutover",

@@ -102,10 +102,11 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         commit_every: Option<usize>,
         /// Write batches over N connections in parallel (PostgreSQL, MySQL; 1 to 6,
-        /// the loader's pool also holds the run lock and the tracking writes); the
-        /// checkpoint only advances over the contiguous committed prefix.
-        #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=6))]
-        workers: u16,
+        /// default 2; the loader's pool also holds the run lock and the tracking
+        /// writes); the checkpoint only advances over the contiguous committed
+        /// prefix. SQLite has one writer.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=6))]
+        workers: Option<u16>,
     },
     /// Check a mapping against the target and print what would be written; writes nothing.
     Plan {
@@ -235,7 +236,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
                 dry_run,
                 progress: !no_progress,
                 commit_every,
-                workers: usize::from(workers),
+                workers: workers.map(usize::from),
                 ..RunOptions::default()
             };
             run(&mappings, &target, &opts, &cancel).await

@@ -38,10 +38,25 @@ pub struct RunOptions {
     /// touched page into the WAL; servers commit every batch).
     pub commit_every: Option<usize>,
     /// Batches written in parallel over this many connections (servers only).
-    pub workers: usize,
+    /// `None`: [`DEFAULT_SERVER_WORKERS`].
+    pub workers: Option<usize>,
     /// Dry runs of several mappings: the key map pairs the earlier mappings would
     /// record, so that a later mapping's `lookup()`s are checked against them.
     pub dry_keymap: Option<Arc<DryKeymap>>,
+}
+
+/// Connections that write batches on PostgreSQL and MySQL when `--workers` is not
+/// given. Two overlap one batch's round trip and commit with the next batch's
+/// statement: on the 1M-record bench, PostgreSQL 30.0 s with one, 18.1 s with two.
+pub const DEFAULT_SERVER_WORKERS: usize = 2;
+
+/// Connections that write the batches of a run.
+fn writers(dialect: Dialect, opts: &RunOptions) -> usize {
+    if dialect == Dialect::Sqlite {
+        1
+    } else {
+        opts.workers.unwrap_or(DEFAULT_SERVER_WORKERS).max(1)
+    }
 }
 
 /// The key map a dry run would have written, kept in memory (it grows with the
@@ -108,7 +123,7 @@ impl Default for RunOptions {
             progress: true,
             retries: 5,
             commit_every: None,
-            workers: 1,
+            workers: None,
             dry_keymap: None,
         }
     }
@@ -655,6 +670,7 @@ async fn run_locked(
         "batch_size": opts.batch_size,
         "max_errors": opts.max_errors,
         "restart": opts.restart,
+        "workers": writers(target.dialect(), opts),
         "resumed_from_run": resume_info.as_ref().map(|r| r.0),
         "resumed_from_position": resume_info.as_ref().map(|r| r.1.clone()),
         "target": target.display_url(),
@@ -798,11 +814,7 @@ async fn stream(
     let transformer = Arc::new(Transformer::new(mapping.clone(), tables.clone()));
 
     // Reader thread → transform thread → this task, each channel bounded.
-    let workers = if target.dialect() == Dialect::Sqlite {
-        1
-    } else {
-        opts.workers.max(1)
-    };
+    let workers = writers(target.dialect(), opts);
     let slots = Slots::new(workers + 1);
     let (raw_tx, raw_rx) =
         crossbeam_channel::bounded::<Result<Vec<source::RawRecord>, SourceError>>(0);

@@ -3,6 +3,13 @@
 //! batch, binding one array per column (no placeholder limit, one round trip);
 //! `RETURNING (xmax = 0)` tells inserted rows from updated ones. The run lock is
 //! a session advisory lock, released by the server if the process dies.
+//!
+//! First loads take a faster path: while a table that was empty when the run
+//! described it has had no conflict, a batch's rows go in with `COPY ... FROM
+//! STDIN` under a savepoint (nothing to update, so nothing to compare). Any
+//! error of that COPY (a key that is already there, a constraint) rolls back to
+//! the savepoint, the batch goes in with the upsert as usual (which bisects bad
+//! records), and the table stays on the upsert for the rest of the run.
 
 use super::{
     quote_ident, quote_table, BatchTx, ColumnInfo, DbFailure, Dialect, LockOutcome, MigrateReport,
@@ -19,9 +26,10 @@ use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -96,7 +104,12 @@ pub struct PgTarget {
     url: String,
     /// Connections holding a mapping's advisory lock for the run.
     locks: Mutex<HashMap<String, PoolConnection<Postgres>>>,
+    /// Tables that take batches by COPY: empty when last described, no COPY
+    /// of theirs has failed since.
+    copy_tables: CopyTables,
 }
+
+type CopyTables = Arc<std::sync::Mutex<HashSet<String>>>;
 
 /// SQLSTATE classes that mean "try again on a fresh connection".
 fn retryable_state(code: &str) -> bool {
@@ -255,6 +268,7 @@ impl PgTarget {
             pool,
             url: url.to_string(),
             locks: Mutex::new(HashMap::new()),
+            copy_tables: CopyTables::default(),
         })
     }
 
@@ -281,6 +295,138 @@ impl PgTarget {
 
 pub struct PgTx {
     tx: Transaction<'static, Postgres>,
+    copy_tables: CopyTables,
+}
+
+/// Append `s` to a COPY text-format row, escaped.
+fn copy_escaped(buf: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            _ => buf.push(b),
+        }
+    }
+}
+
+/// Rows in COPY's text format, each field exactly what the upsert would bind
+/// (a value of another kind than the column's wire type is NULL there too).
+pub fn copy_rows(table: &BoundTable, rows: &[&[SqlValue]]) -> Vec<u8> {
+    use std::io::Write;
+    let wires: Vec<Wire> = table.types.iter().map(wire).collect();
+    let mut buf = Vec::with_capacity(rows.len() * 64 * wires.len().max(1));
+    let mut ints = itoa::Buffer::new();
+    for r in rows {
+        for (i, w) in wires.iter().enumerate() {
+            if i > 0 {
+                buf.push(b'\t');
+            }
+            let v = &r[i];
+            match (w, v) {
+                (_, SqlValue::Null) => buf.extend_from_slice(b"\\N"),
+                (Wire::Int, SqlValue::Int(n)) => buf.extend_from_slice(ints.format(*n).as_bytes()),
+                (Wire::Float, SqlValue::Float(f)) => {
+                    let _ = write!(buf, "{f}");
+                }
+                (Wire::Float, SqlValue::Int(n)) => {
+                    let _ = write!(buf, "{}", *n as f64);
+                }
+                (Wire::Bool, SqlValue::Bool(b)) => buf.push(if *b { b't' } else { b'f' }),
+                (Wire::Uuid, SqlValue::Uuid(u)) => {
+                    let _ = write!(buf, "{}", u.hyphenated());
+                }
+                (Wire::Bytes, SqlValue::Bytes(b)) => {
+                    buf.extend_from_slice(b"\\\\x");
+                    buf.extend_from_slice(hex::encode(b).as_bytes());
+                }
+                (Wire::Bytes, other) => match other.to_text() {
+                    Some(t) => {
+                        buf.extend_from_slice(b"\\\\x");
+                        buf.extend_from_slice(hex::encode(t.as_bytes()).as_bytes());
+                    }
+                    None => buf.extend_from_slice(b"\\N"),
+                },
+                (Wire::Text, SqlValue::Text(t) | SqlValue::Json(t) | SqlValue::Decimal(t)) => {
+                    copy_escaped(&mut buf, t)
+                }
+                (Wire::Text, other) => match pg_text(other) {
+                    Some(t) => copy_escaped(&mut buf, &t),
+                    None => buf.extend_from_slice(b"\\N"),
+                },
+                _ => buf.extend_from_slice(b"\\N"),
+            }
+        }
+        buf.push(b'\n');
+    }
+    buf
+}
+
+impl PgTx {
+    /// Rows in by COPY under a savepoint. `Ok(false)`: the COPY failed on data
+    /// and was rolled back (the caller upserts instead).
+    async fn try_copy(
+        &mut self,
+        table: &BoundTable,
+        rows: &[&[SqlValue]],
+    ) -> Result<bool, DbFailure> {
+        let d = Dialect::Postgres;
+        let cols: Vec<String> = table.column_names().map(|c| quote_ident(d, c)).collect();
+        let stmt = format!(
+            "COPY {} ({}) FROM STDIN",
+            quote_table(d, &table.spec.table),
+            cols.join(", ")
+        );
+        let data = copy_rows(table, rows);
+        let exec = |sql: &'static str| sqlx::query(sql);
+        exec("SAVEPOINT cutover_copy")
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| classify(&e))?;
+        let copied = async {
+            let mut copy = self.tx.copy_in_raw(&stmt).await?;
+            if let Err(e) = copy.send(data).await {
+                let _ = copy.abort("cutover: sending rows failed").await;
+                return Err(e);
+            }
+            copy.finish().await
+        }
+        .await;
+        match copied {
+            Ok(_) => {
+                exec("RELEASE SAVEPOINT cutover_copy")
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(true)
+            }
+            Err(e) => {
+                let f = classify(&e);
+                if !f.data {
+                    return Err(f);
+                }
+                tracing::info!(
+                    table = %table.spec.table,
+                    "COPY into {} stopped ({}); the batch and the rest of the run go in by upsert",
+                    table.spec.table,
+                    f.message
+                );
+                if let Ok(mut t) = self.copy_tables.lock() {
+                    t.remove(&table.spec.table);
+                }
+                exec("ROLLBACK TO SAVEPOINT cutover_copy")
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                exec("RELEASE SAVEPOINT cutover_copy")
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(false)
+            }
+        }
+    }
 }
 
 /// The upsert statement of a table (arrays of any length).
@@ -387,6 +533,17 @@ impl BatchTx for PgTx {
         table: &BoundTable,
         rows: &[&[SqlValue]],
     ) -> Result<UpsertCount, DbFailure> {
+        let copy = self
+            .copy_tables
+            .lock()
+            .is_ok_and(|t| t.contains(&table.spec.table));
+        if copy && !rows.is_empty() && self.try_copy(table, rows).await? {
+            let n = rows.len() as u64;
+            return Ok(UpsertCount {
+                changed: n,
+                inserted: Some(n),
+            });
+        }
         let sql = upsert_sql(table);
         let mut q = sqlx::query(&sql);
         for (i, ty) in table.types.iter().enumerate() {
@@ -674,6 +831,19 @@ impl Target for PgTarget {
             .map(|r| r.try_get::<Vec<String>, _>("cols"))
             .collect::<Result<Vec<_>, _>>()
             .map_err(db(ctx))?;
+        // An empty table takes its first batches by COPY (see the module docs).
+        let empty: bool =
+            sqlx::query_scalar(&format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"))
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(false);
+        if let Ok(mut t) = self.copy_tables.lock() {
+            if empty {
+                t.insert(table.to_string());
+            } else {
+                t.remove(table);
+            }
+        }
         Ok(Some(TableInfo {
             name: table.to_string(),
             columns,
@@ -938,7 +1108,10 @@ impl Target for PgTarget {
             .begin()
             .await
             .map_err(db("starting a batch transaction"))?;
-        Ok(Box::new(PgTx { tx }))
+        Ok(Box::new(PgTx {
+            tx,
+            copy_tables: self.copy_tables.clone(),
+        }))
     }
 
     async fn close(&self) {

@@ -339,6 +339,11 @@ fn inserted_updated_unchanged(db: &TestDb) {
         db.count("SELECT rows_inserted FROM cutover_run_tables WHERE run_id = 2"),
         1
     );
+    // Without --workers, a server target writes over two connections.
+    let options = db
+        .scalar("SELECT options FROM cutover_runs WHERE id = 2")
+        .unwrap_or_default();
+    assert!(options.contains("\"workers\":2"), "{options}");
 }
 
 crate::on_server_targets!(inserted_updated_and_unchanged, |db| {
@@ -387,5 +392,150 @@ fn mysql_integer_widths_and_mariadb_json() {
     assert_eq!(
         errors[1][2].as_deref(),
         Some("200 is out of range for a 8-bit integer column")
+    );
+}
+
+/// PostgreSQL first loads go in by COPY while a table was empty at the start and
+/// nothing conflicted; the rows must be exactly those the upsert path writes
+/// (escapes, unicode, nulls, bytes, floats, JSON, instants), a key repeated in a
+/// later batch must still follow `on_conflict`, and a row the database rejects
+/// must still be isolated as a `load` error.
+#[test]
+fn postgres_copy_first_load_equals_upsert() {
+    let Some(db) = TestDb::postgres() else { return };
+    let d = db.dir();
+    let cols = "id integer PRIMARY KEY, t text, f double precision, j jsonb, raw bytea, at timestamptz, u uuid, dec numeric(12,4)";
+    write(
+        &d.join("schema/20260101000000_c.sql"),
+        &format!(
+            "CREATE TABLE a ({cols}); CREATE TABLE b ({cols}); CREATE TABLE ai ({cols}); CREATE TABLE bi ({cols});
+             CREATE TABLE c (id integer PRIMARY KEY, n integer CHECK (n >= 0));
+             INSERT INTO b (id) VALUES (999); INSERT INTO bi (id) VALUES (999);"
+        ),
+    );
+    let rec = |id: i64, v: serde_json::Value| {
+        let mut v = v;
+        v["id"] = serde_json::json!(id);
+        format!(
+            "{}\n",
+            serde_json::json!({"key": format!("r{id}"), "value": v})
+        )
+    };
+    let data = [
+        rec(1, serde_json::json!({"t": "tab\there", "f": 0.1, "n": 1, "j": {"q": "a\"b\\c"}, "raw": "00ff5c0a", "at": "2024-05-04T06:44:31.5+02:00", "u": "0E984725-C51C-4BF4-9960-E1C80E27ABA0", "dec": "-12.3456"})),
+        rec(2, serde_json::json!({"t": "line\nbreak\\back\r\\N", "f": -1e300, "n": 2, "j": [1, null, "x\ty"], "dec": 7})),
+        // Batch 2: the CHECK on c rejects record 3 (the database says so, not cutover).
+        rec(3, serde_json::json!({"t": "rejected", "n": -1})),
+        rec(4, serde_json::json!({"t": "ünï 😀 \\\\", "f": 1e-7, "n": 4, "j": "text", "at": "2024-01-01 00:00:00"})),
+        // Batch 3: key 1 again (update: last wins; ignore: first wins), and a row of nulls.
+        rec(1, serde_json::json!({"t": "updated", "n": 1})),
+        rec(5, serde_json::json!({})),
+    ]
+    .concat();
+    write(&d.join("data.jsonl"), &data);
+    let table = |name: &str, on_conflict: &str| {
+        format!(
+            "[[tables]]\ntable = \"{name}\"\nkey = [\"id\"]\non_conflict = \"{on_conflict}\"\ncolumns.id = \"value.id\"\ncolumns.t = \"value.t\"\ncolumns.f = \"value.f\"\ncolumns.j = \"value.j\"\ncolumns.raw = \"value.raw | from_hex\"\ncolumns.at = \"value.at\"\ncolumns.u = \"value.u\"\ncolumns.dec = \"value.dec\"\n"
+        )
+    };
+    let mapping = format!(
+        "name = \"c\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n{}{}{}{}[[tables]]\ntable = \"c\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n\"\n",
+        table("a", "update"),
+        table("b", "update"),
+        table("ai", "ignore"),
+        table("bi", "ignore")
+    );
+    write(&d.join("c.toml"), &mapping);
+    let out = db
+        .run(&[
+            "-v",
+            "run",
+            d.join("c.toml").to_str().unwrap(),
+            "--batch-size",
+            "2",
+        ])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("6 read, 5 written, 0 filtered, 1 failed"),
+        "{}",
+        out.stdout
+    );
+    // COPY took the empty tables' batches until the first conflict (the repeated key
+    // 1 in batch 3 for a and ai, the rejected row for c); the seeded tables never
+    // tried it. Nothing else made a COPY fail (an escaping mistake would, here).
+    let stopped: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("stopped ("))
+        .collect();
+    let reason = |t: &str| {
+        let needle = format!("COPY into {t} stopped (");
+        let found: Vec<&&str> = stopped.iter().filter(|l| l.contains(&needle)).collect();
+        assert_eq!(found.len(), 1, "{t}: {stopped:#?}");
+        found[0].to_string()
+    };
+    assert!(
+        reason("a").contains("duplicate key value violates unique constraint \"a_pkey\""),
+        "{stopped:#?}"
+    );
+    assert!(
+        reason("ai").contains("duplicate key value violates unique constraint \"ai_pkey\""),
+        "{stopped:#?}"
+    );
+    assert!(reason("c").contains("c_n_check"), "{stopped:#?}");
+    assert_eq!(stopped.len(), 3, "{stopped:#?}");
+    let errors = db.rows("SELECT record_key, stage, message FROM cutover_errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0][0].as_deref(), Some("r3"));
+    assert_eq!(errors[0][1].as_deref(), Some("load"));
+    assert!(
+        errors[0][2].as_deref().unwrap_or("").contains("c_n_check"),
+        "{errors:?}"
+    );
+    // The tables that were empty (COPY) hold what the seeded ones (upsert) hold.
+    for (copied, upserted) in [("a", "b"), ("ai", "bi")] {
+        for (x, y) in [(copied, upserted), (upserted, copied)] {
+            assert_eq!(
+                db.count(&format!(
+                    "SELECT count(*) FROM (SELECT * FROM {x} WHERE id <> 999 EXCEPT SELECT * FROM {y}) d"
+                )),
+                0,
+                "{x} has rows {y} does not"
+            );
+        }
+        assert_eq!(db.count(&format!("SELECT count(*) FROM {copied}")), 4);
+    }
+    let text = |sql: &str| db.scalar(sql).unwrap_or_default();
+    assert_eq!(text("SELECT t FROM a WHERE id = 1"), "updated");
+    assert_eq!(text("SELECT t FROM ai WHERE id = 1"), "tab\there");
+    assert_eq!(
+        text("SELECT t FROM a WHERE id = 2"),
+        "line\nbreak\\back\r\\N"
+    );
+    assert_eq!(text("SELECT t FROM a WHERE id = 4"), "ünï 😀 \\\\");
+    assert_eq!(
+        text("SELECT concat_ws('|', f::text, j::text, encode(raw, 'hex'), to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), u::text, dec::text) FROM ai WHERE id = 1"),
+        "0.1|{\"q\": \"a\\\"b\\\\c\"}|00ff5c0a|2024-05-04 04:44:31.500|0e984725-c51c-4bf4-9960-e1c80e27aba0|-12.3456"
+    );
+    assert_eq!(
+        text("SELECT concat_ws('|', f::text, j::text, dec::text) FROM a WHERE id = 2"),
+        "-1e+300|[1, null, \"x\\ty\"]|7.0000"
+    );
+    assert_eq!(
+        text("SELECT concat_ws('|', f::text, j::text) FROM a WHERE id = 4"),
+        "1e-07|\"text\""
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM a WHERE id = 5 AND t IS NULL AND f IS NULL AND j IS NULL AND raw IS NULL AND at IS NULL AND u IS NULL AND dec IS NULL"),
+        1
+    );
+    // Counted as the upsert would: 4 inserted into a, then key 1 updated.
+    let out = db.run(&["status"]).ok();
+    assert!(
+        out.stdout
+            .contains("a 5 written (4 inserted, 1 updated), 0 unchanged"),
+        "{}",
+        out.stdout
     );
 }
