@@ -117,12 +117,28 @@ pub enum Payload {
     Decoded(Box<Decoded>),
 }
 
-/// A record a SQL source has decoded already.
+/// A record a SQL source has decoded already. The row is kept as compact JSON
+/// text, not as a tree: a batch's records stay in memory until it is written
+/// (for the error rows of records the database rejects), and a tree of a row
+/// takes about three times the room of its text.
 #[derive(Debug, Clone)]
 pub struct Decoded {
     pub key: String,
     pub key_value: Value,
-    pub value: Value,
+    json: Bytes,
+}
+
+impl Decoded {
+    pub fn new(key: String, key_value: Value, row: serde_json::Map<String, Value>) -> Decoded {
+        let row = Value::Object(row);
+        // Serializing a Value cannot fail (its keys are strings).
+        let json = serde_json::to_vec(&row).unwrap_or_default();
+        Decoded {
+            key,
+            key_value,
+            json: Bytes::from(json),
+        }
+    }
 }
 
 /// How a record is named when it cannot be decoded (and, for documents, always):
@@ -284,7 +300,10 @@ impl RawRecord {
                 let label = self.label();
                 (label.clone(), Value::String(label), v)
             }
-            Payload::Decoded(d) => (d.key.clone(), d.key_value.clone(), d.value.clone()),
+            Payload::Decoded(d) => {
+                let v = parse_json(&d.json).map_err(|m| fail(m, raw_text(&d.json)))?;
+                (d.key.clone(), d.key_value.clone(), v)
+            }
         };
         Ok(Record {
             key,

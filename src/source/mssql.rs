@@ -938,11 +938,7 @@ impl MssqlSource {
             next: pos,
             file: self.file.clone(),
             label: Label::Key,
-            payload: Payload::Decoded(Box::new(Decoded {
-                key: text,
-                key_value,
-                value: Value::Object(row),
-            })),
+            payload: Payload::Decoded(Box::new(Decoded::new(text, key_value, row))),
         })
     }
 }

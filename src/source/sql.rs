@@ -498,8 +498,9 @@ async fn exec(pool: &Pool, op: &Op<'_>, ctx: PgCtx) -> Result<Out, Failure> {
                         q = bind_sqlite(q, b)?;
                     }
                     let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    rows.iter()
-                        .map(|r| convert::row_map(r, convert::sqlite_value))
+                    // Each row is dropped once converted.
+                    rows.into_iter()
+                        .map(|r| convert::row_map(&r, convert::sqlite_value))
                         .collect::<Result<Vec<_>, _>>()
                 }
                 Pool::Postgres(p) => {
@@ -508,8 +509,9 @@ async fn exec(pool: &Pool, op: &Op<'_>, ctx: PgCtx) -> Result<Out, Failure> {
                         q = bind_pg(q, b)?;
                     }
                     let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    rows.iter()
-                        .map(|r| convert::row_map(r, |r, i| convert::pg_value(r, i, &ctx)))
+                    // Each row is dropped once converted.
+                    rows.into_iter()
+                        .map(|r| convert::row_map(&r, |r, i| convert::pg_value(r, i, &ctx)))
                         .collect::<Result<Vec<_>, _>>()
                 }
                 Pool::Mysql(p) => {
@@ -518,8 +520,9 @@ async fn exec(pool: &Pool, op: &Op<'_>, ctx: PgCtx) -> Result<Out, Failure> {
                         q = bind_mysql(q, b)?;
                     }
                     let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    rows.iter()
-                        .map(|r| convert::row_map(r, convert::mysql_value))
+                    // Each row is dropped once converted.
+                    rows.into_iter()
+                        .map(|r| convert::row_map(&r, convert::mysql_value))
                         .collect::<Result<Vec<_>, _>>()
                 }
             };
@@ -1004,11 +1007,7 @@ impl SqlSource {
             next: pos,
             file: self.file.clone(),
             label: Label::Key,
-            payload: Payload::Decoded(Box::new(Decoded {
-                key: text,
-                key_value,
-                value: Value::Object(row),
-            })),
+            payload: Payload::Decoded(Box::new(Decoded::new(text, key_value, row))),
         })
     }
 }
