@@ -9,7 +9,8 @@
 //! STDIN` under a savepoint (nothing to update, so nothing to compare). Any
 //! error of that COPY (a key that is already there, a constraint) rolls back to
 //! the savepoint, the batch goes in with the upsert as usual (which bisects bad
-//! records), and the table stays on the upsert for the rest of the run.
+//! records), and the table stays on the upsert for the rest of the run. Tables
+//! with rewrite rules never take COPY (COPY does not apply rules).
 
 use super::{
     quote_ident, quote_table, BatchTx, ColumnInfo, DbFailure, Dialect, LockOutcome, MigrateReport,
@@ -831,12 +832,16 @@ impl Target for PgTarget {
             .map(|r| r.try_get::<Vec<String>, _>("cols"))
             .collect::<Result<Vec<_>, _>>()
             .map_err(db(ctx))?;
-        // An empty table takes its first batches by COPY (see the module docs).
-        let empty: bool =
-            sqlx::query_scalar(&format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"))
-                .fetch_one(&self.pool)
-                .await
-                .unwrap_or(false);
+        // An empty table takes its first batches by COPY (see the module docs),
+        // unless it has rewrite rules, which COPY does not apply.
+        let empty: bool = sqlx::query_scalar(&format!(
+            "SELECT NOT EXISTS (SELECT 1 FROM {qualified})
+               AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = to_regclass($1))"
+        ))
+        .bind(&qualified)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap_or(false);
         if let Ok(mut t) = self.copy_tables.lock() {
             if empty {
                 t.insert(table.to_string());

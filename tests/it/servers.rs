@@ -539,3 +539,51 @@ fn postgres_copy_first_load_equals_upsert() {
         out.stdout
     );
 }
+
+/// COPY does not apply rewrite rules, so a table with rules never takes it. Such a
+/// table cannot take the upsert either (PostgreSQL refuses ON CONFLICT there): every
+/// record is a `load` error with the database's message, none is written silently
+/// past the rule.
+#[test]
+fn postgres_tables_with_rules_are_not_loaded_past_the_rule() {
+    let Some(db) = TestDb::postgres() else { return };
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_r.sql"),
+        "CREATE TABLE t (id integer PRIMARY KEY, n integer);
+         CREATE TABLE audit (id integer);
+         CREATE RULE t_audit AS ON INSERT TO t DO ALSO INSERT INTO audit VALUES (NEW.id);",
+    );
+    let data: String = (1..=5)
+        .map(|i| format!("{{\"key\":\"k{i}\",\"value\":{{\"id\":{i},\"n\":{i}}}}}\n"))
+        .collect();
+    write(&d.join("data.jsonl"), &data);
+    write(&d.join("r.toml"), "name = \"r\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n\"\n");
+    let out = db
+        .run(&[
+            "run",
+            d.join("r.toml").to_str().unwrap(),
+            "--batch-size",
+            "2",
+        ])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("5 read, 0 written, 0 filtered, 5 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM t"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM audit"), 0);
+    let errors = db.rows("SELECT stage, message FROM cutover_errors");
+    assert_eq!(errors.len(), 5, "{errors:?}");
+    for e in &errors {
+        assert_eq!(e[0].as_deref(), Some("load"));
+        assert!(
+            e[1].as_deref()
+                .unwrap_or("")
+                .contains("cannot be used with table that has INSERT or UPDATE rules"),
+            "{e:?}"
+        );
+    }
+}
