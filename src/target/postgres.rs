@@ -10,7 +10,8 @@
 //! error of that COPY (a key that is already there, a constraint) rolls back to
 //! the savepoint, the batch goes in with the upsert as usual (which bisects bad
 //! records), and the table stays on the upsert for the rest of the run. Tables
-//! with rewrite rules never take COPY (COPY does not apply rules).
+//! with rewrite rules or GENERATED ALWAYS identity columns never take COPY (it
+//! skips rules and writes such columns where an INSERT refuses).
 
 use super::{
     quote_ident, quote_table, BatchTx, ColumnInfo, DbFailure, Dialect, LockOutcome, MigrateReport,
@@ -833,10 +834,13 @@ impl Target for PgTarget {
             .collect::<Result<Vec<_>, _>>()
             .map_err(db(ctx))?;
         // An empty table takes its first batches by COPY (see the module docs),
-        // unless it has rewrite rules, which COPY does not apply.
+        // unless it has rewrite rules, which COPY does not apply, or GENERATED
+        // ALWAYS identity columns, which COPY writes where an INSERT refuses to.
         let empty: bool = sqlx::query_scalar(&format!(
             "SELECT NOT EXISTS (SELECT 1 FROM {qualified})
-               AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = to_regclass($1))"
+               AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = to_regclass($1))
+               AND NOT EXISTS (SELECT 1 FROM pg_attribute
+                               WHERE attrelid = to_regclass($1) AND attidentity = 'a')"
         ))
         .bind(&qualified)
         .fetch_one(&self.pool)

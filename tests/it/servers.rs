@@ -587,3 +587,33 @@ fn postgres_tables_with_rules_are_not_loaded_past_the_rule() {
         );
     }
 }
+
+/// COPY writes GENERATED ALWAYS identity columns, which an INSERT refuses; a table
+/// with one never takes COPY, so a first load behaves as every later one: the
+/// database's refusal, per record.
+#[test]
+fn postgres_identity_always_columns_are_refused_on_first_loads_too() {
+    let Some(db) = TestDb::postgres() else { return };
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_g.sql"),
+        "CREATE TABLE g (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n integer);",
+    );
+    write(
+        &d.join("data.jsonl"),
+        "{\"key\":\"a\",\"value\":{\"id\":7,\"n\":1}}\n",
+    );
+    write(&d.join("g.toml"), "name = \"g\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"g\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n\"\n");
+    let out = db.run(&["run", d.join("g.toml").to_str().unwrap()]).ok();
+    assert!(
+        out.stdout
+            .contains("1 read, 0 written, 0 filtered, 1 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM g"), 0);
+    let message = db
+        .scalar("SELECT message FROM cutover_errors")
+        .unwrap_or_default();
+    assert!(message.contains("GENERATED ALWAYS"), "{message}");
+}
