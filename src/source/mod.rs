@@ -129,15 +129,20 @@ pub struct Decoded {
 }
 
 impl Decoded {
-    pub fn new(key: String, key_value: Value, row: serde_json::Map<String, Value>) -> Decoded {
-        let row = Value::Object(row);
-        // Serializing a Value cannot fail (its keys are strings).
-        let json = serde_json::to_vec(&row).unwrap_or_default();
+    /// `json`: the row as a JSON object's text ([`Decoded::json_of`]).
+    pub fn new(key: String, key_value: Value, json: Vec<u8>) -> Decoded {
         Decoded {
             key,
             key_value,
             json: Bytes::from(json),
         }
+    }
+
+    /// The JSON text of a row.
+    pub fn json_of(row: serde_json::Map<String, Value>) -> Vec<u8> {
+        // Serializing a Value cannot fail (its keys are strings); should it ever,
+        // the empty text fails the record's decoding, loudly.
+        serde_json::to_vec(&Value::Object(row)).unwrap_or_default()
     }
 }
 

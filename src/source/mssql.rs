@@ -938,7 +938,11 @@ impl MssqlSource {
             next: pos,
             file: self.file.clone(),
             label: Label::Key,
-            payload: Payload::Decoded(Box::new(Decoded::new(text, key_value, row))),
+            payload: Payload::Decoded(Box::new(Decoded::new(
+                text,
+                key_value,
+                Decoded::json_of(row),
+            ))),
         })
     }
 }

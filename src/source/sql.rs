@@ -425,12 +425,20 @@ fn failure(sql: &str, e: sqlx::Error) -> Failure {
 enum Op<'a> {
     /// Rows, converted to JSON objects.
     Rows { sql: &'a str, binds: &'a [KeyBind] },
+    /// Rows as JSON text with their key values (a page of records).
+    Records {
+        sql: &'a str,
+        binds: &'a [KeyBind],
+        key: &'a [String],
+    },
     /// The result columns of a statement, without running it: (type name, oid).
     Describe { sql: &'a str },
 }
 
 enum Out {
     Rows(Vec<Map<String, Value>>),
+    /// (key values, the row as JSON text) per row.
+    Records(Vec<(Vec<Value>, Vec<u8>)>),
     Columns(Vec<(String, Option<u32>)>),
 }
 
@@ -527,6 +535,41 @@ async fn exec(pool: &Pool, op: &Op<'_>, ctx: PgCtx) -> Result<Out, Failure> {
                 }
             };
             maps.map(Out::Rows).map_err(Failure::Fatal)
+        }
+        Op::Records { sql, binds, key } => {
+            let recs = match pool {
+                Pool::Sqlite(p) => {
+                    let mut q = sqlx::query(sql);
+                    for b in binds.iter() {
+                        q = bind_sqlite(q, b)?;
+                    }
+                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
+                    rows.into_iter()
+                        .map(|r| convert::row_json(&r, key, convert::sqlite_value))
+                        .collect::<Result<Vec<_>, _>>()
+                }
+                Pool::Postgres(p) => {
+                    let mut q = sqlx::query(sql);
+                    for b in binds.iter() {
+                        q = bind_pg(q, b)?;
+                    }
+                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
+                    rows.into_iter()
+                        .map(|r| convert::row_json(&r, key, |r, i| convert::pg_value(r, i, &ctx)))
+                        .collect::<Result<Vec<_>, _>>()
+                }
+                Pool::Mysql(p) => {
+                    let mut q = sqlx::query(sql);
+                    for b in binds.iter() {
+                        q = bind_mysql(q, b)?;
+                    }
+                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
+                    rows.into_iter()
+                        .map(|r| convert::row_json(&r, key, convert::mysql_value))
+                        .collect::<Result<Vec<_>, _>>()
+                }
+            };
+            recs.map(Out::Records).map_err(Failure::Fatal)
         }
         Op::Describe { sql } => {
             let cols = match pool {
@@ -827,7 +870,27 @@ impl SqlSource {
     ) -> Result<Vec<Map<String, Value>>, SourceError> {
         match self.run(Op::Rows { sql, binds })? {
             Out::Rows(rows) => Ok(rows),
-            Out::Columns(_) => Err(SqlError::Closed.into()),
+            _ => Err(SqlError::Closed.into()),
+        }
+    }
+
+    /// A page of records: each row's key values and its JSON text.
+    fn fetch_records(
+        &mut self,
+        sql: &str,
+        binds: &[KeyBind],
+    ) -> Result<Vec<RawRecord>, SourceError> {
+        let key = self.spec.key.clone();
+        match self.run(Op::Records {
+            sql,
+            binds,
+            key: &key,
+        })? {
+            Out::Records(rows) => Ok(rows
+                .into_iter()
+                .map(|(k, json)| self.raw_record(k, json))
+                .collect()),
+            _ => Err(SqlError::Closed.into()),
         }
     }
 
@@ -856,7 +919,7 @@ impl SqlSource {
                 );
                 let cols = match self.run(Op::Describe { sql: &sql })? {
                     Out::Columns(c) => c,
-                    Out::Rows(_) => Vec::new(),
+                    _ => Vec::new(),
                 };
                 if cols.len() != keys.len() {
                     return Err(SqlError::KeyArity {
@@ -986,6 +1049,11 @@ impl SqlSource {
                 }
             }
         }
+        Ok(self.raw_record(key, Decoded::json_of(row)))
+    }
+
+    /// A record of its key values and its row as JSON text.
+    fn raw_record(&self, key: Vec<Value>, json: Vec<u8>) -> RawRecord {
         let text = key
             .iter()
             .map(super::key_text)
@@ -1002,13 +1070,13 @@ impl SqlSource {
             line: 0,
             key: Some(key),
         };
-        Ok(RawRecord {
+        RawRecord {
             position: pos.clone(),
             next: pos,
             file: self.file.clone(),
             label: Label::Key,
-            payload: Payload::Decoded(Box::new(Decoded::new(text, key_value, row))),
-        })
+            payload: Payload::Decoded(Box::new(Decoded::new(text, key_value, json))),
+        }
     }
 }
 
@@ -1056,11 +1124,7 @@ impl Source for SqlSource {
             }
             None => Vec::new(),
         };
-        let rows = self.fetch(&sql, &binds)?;
-        let page = rows
-            .into_iter()
-            .map(|r| self.record(r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let page = self.fetch_records(&sql, &binds)?;
         self.keyset
             .advance(&self.spec.key, page, max, &self.counter)
     }

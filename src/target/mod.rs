@@ -520,9 +520,12 @@ fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]
         return rows;
     }
     let keep_last = table.spec.on_conflict == OnConflict::Update;
+    // foldhash: a fast hasher (already in the build through hashbrown); equal
+    // hashes are compared, so only speed depends on its quality.
+    let seed = foldhash::fast::FixedState::default();
     let hash = |r: &[SqlValue]| {
-        use std::hash::Hasher;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = seed.build_hasher();
         for &i in &table.key_idx {
             r[i].hash_key_text(&mut h);
         }
@@ -534,18 +537,35 @@ fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]
             .iter()
             .all(|&i| a[i] == b[i] || a[i].key_text() == b[i].key_text())
     };
-    // Hash → indexes in `out` of the rows with that hash (collisions compared).
-    let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(rows.len());
+    const NONE: usize = usize::MAX;
+    // Hash → index in `out` of the first row with that hash; rows whose hashes
+    // collide are chained through `next` (no allocation per row).
+    let mut first: HashMap<u64, usize> = HashMap::with_capacity(rows.len());
+    let mut next: Vec<usize> = Vec::with_capacity(rows.len());
     let mut out: Vec<&[SqlValue]> = Vec::with_capacity(rows.len());
     for r in rows {
-        let slots = seen.entry(hash(r)).or_default();
-        match slots.iter().find(|&&i| same(out[i], r)) {
-            Some(&i) if keep_last => out[i] = r,
-            Some(_) => {}
-            None => {
-                slots.push(out.len());
-                out.push(r);
+        let h = hash(r);
+        let Some(&head) = first.get(&h) else {
+            first.insert(h, out.len());
+            out.push(r);
+            next.push(NONE);
+            continue;
+        };
+        let mut i = head;
+        loop {
+            if same(out[i], r) {
+                if keep_last {
+                    out[i] = r;
+                }
+                break;
             }
+            if next[i] == NONE {
+                next[i] = out.len();
+                out.push(r);
+                next.push(NONE);
+                break;
+            }
+            i = next[i];
         }
     }
     out

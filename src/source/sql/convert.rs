@@ -646,6 +646,54 @@ pub(crate) fn row_map<R: Row>(
     Ok(m)
 }
 
+/// A row as compact JSON text (the same text as serializing [`row_map`]'s
+/// object) and the values of its key columns, in the order of `key`, without
+/// building the object: a page's rows are converted on the source's thread and
+/// freed on another, and the trees cost more than the text.
+pub(crate) fn row_json<R: Row>(
+    row: &R,
+    key: &[String],
+    conv: impl Fn(&R, usize) -> Result<Value, SqlError>,
+) -> Result<(Vec<Value>, Vec<u8>), SqlError> {
+    let columns = row.columns();
+    let mut keys: Vec<Option<Value>> = vec![None; key.len()];
+    let mut json = Vec::with_capacity(64 * columns.len().max(1));
+    json.push(b'{');
+    for (i, c) in columns.iter().enumerate() {
+        let v = conv(row, i)?;
+        if i > 0 {
+            json.push(b',');
+        }
+        let io = |e: serde_json::Error| SqlError::Convert {
+            column: c.name().to_string(),
+            type_name: c.type_info().name().to_string(),
+            message: e.to_string(),
+        };
+        serde_json::to_writer(&mut json, c.name()).map_err(io)?;
+        json.push(b':');
+        serde_json::to_writer(&mut json, &v).map_err(io)?;
+        if let Some(k) = key.iter().position(|k| k == c.name()) {
+            keys[k] = Some(v);
+        }
+    }
+    json.push(b'}');
+    let keys = keys
+        .into_iter()
+        .enumerate()
+        .map(|(k, v)| {
+            v.ok_or_else(|| SqlError::KeyColumnMissing {
+                column: key[k].clone(),
+                columns: columns
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((keys, json))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
