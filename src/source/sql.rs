@@ -423,13 +423,12 @@ fn failure(sql: &str, e: sqlx::Error) -> Failure {
 
 /// What to ask the server.
 enum Op<'a> {
-    /// Rows, converted to JSON objects.
-    Rows { sql: &'a str, binds: &'a [KeyBind] },
-    /// Rows as JSON text with their key values (a page of records).
-    Records {
+    /// Rows, converted to JSON objects; with `key`, to the JSON text of each
+    /// row and the values of those key columns (a page of records).
+    Rows {
         sql: &'a str,
         binds: &'a [KeyBind],
-        key: &'a [String],
+        key: Option<&'a [String]>,
     },
     /// The result columns of a statement, without running it: (type name, oid).
     Describe { sql: &'a str },
@@ -496,81 +495,56 @@ fn bind_sqlite<'q>(q: LiteQuery<'q>, b: &KeyBind) -> Result<LiteQuery<'q>, Failu
     })
 }
 
+/// Convert fetched rows, each dropped once converted: to objects, or with `key`
+/// to each row's JSON text and key values.
+fn convert_rows<R: sqlx::Row>(
+    rows: Vec<R>,
+    key: Option<&[String]>,
+    conv: impl Fn(&R, usize) -> Result<Value, SqlError>,
+) -> Result<Out, Failure> {
+    let out = match key {
+        None => rows
+            .into_iter()
+            .map(|r| convert::row_map(&r, &conv))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Out::Rows),
+        Some(key) => rows
+            .into_iter()
+            .map(|r| convert::row_json(&r, key, &conv))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Out::Records),
+    };
+    out.map_err(Failure::Fatal)
+}
+
 async fn exec(pool: &Pool, op: &Op<'_>, ctx: PgCtx) -> Result<Out, Failure> {
     match op {
-        Op::Rows { sql, binds } => {
-            let maps = match pool {
-                Pool::Sqlite(p) => {
-                    let mut q = sqlx::query(sql);
-                    for b in binds.iter() {
-                        q = bind_sqlite(q, b)?;
-                    }
-                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    // Each row is dropped once converted.
-                    rows.into_iter()
-                        .map(|r| convert::row_map(&r, convert::sqlite_value))
-                        .collect::<Result<Vec<_>, _>>()
+        Op::Rows { sql, binds, key } => match pool {
+            Pool::Sqlite(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds.iter() {
+                    q = bind_sqlite(q, b)?;
                 }
-                Pool::Postgres(p) => {
-                    let mut q = sqlx::query(sql);
-                    for b in binds.iter() {
-                        q = bind_pg(q, b)?;
-                    }
-                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    // Each row is dropped once converted.
-                    rows.into_iter()
-                        .map(|r| convert::row_map(&r, |r, i| convert::pg_value(r, i, &ctx)))
-                        .collect::<Result<Vec<_>, _>>()
+                let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
+                convert_rows(rows, *key, convert::sqlite_value)
+            }
+            Pool::Postgres(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds.iter() {
+                    q = bind_pg(q, b)?;
                 }
-                Pool::Mysql(p) => {
-                    let mut q = sqlx::query(sql);
-                    for b in binds.iter() {
-                        q = bind_mysql(q, b)?;
-                    }
-                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    // Each row is dropped once converted.
-                    rows.into_iter()
-                        .map(|r| convert::row_map(&r, convert::mysql_value))
-                        .collect::<Result<Vec<_>, _>>()
+                let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
+                convert_rows(rows, *key, |r, i| convert::pg_value(r, i, &ctx))
+            }
+            Pool::Mysql(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds.iter() {
+                    q = bind_mysql(q, b)?;
                 }
-            };
-            maps.map(Out::Rows).map_err(Failure::Fatal)
-        }
-        Op::Records { sql, binds, key } => {
-            let recs = match pool {
-                Pool::Sqlite(p) => {
-                    let mut q = sqlx::query(sql);
-                    for b in binds.iter() {
-                        q = bind_sqlite(q, b)?;
-                    }
-                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    rows.into_iter()
-                        .map(|r| convert::row_json(&r, key, convert::sqlite_value))
-                        .collect::<Result<Vec<_>, _>>()
-                }
-                Pool::Postgres(p) => {
-                    let mut q = sqlx::query(sql);
-                    for b in binds.iter() {
-                        q = bind_pg(q, b)?;
-                    }
-                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    rows.into_iter()
-                        .map(|r| convert::row_json(&r, key, |r, i| convert::pg_value(r, i, &ctx)))
-                        .collect::<Result<Vec<_>, _>>()
-                }
-                Pool::Mysql(p) => {
-                    let mut q = sqlx::query(sql);
-                    for b in binds.iter() {
-                        q = bind_mysql(q, b)?;
-                    }
-                    let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
-                    rows.into_iter()
-                        .map(|r| convert::row_json(&r, key, convert::mysql_value))
-                        .collect::<Result<Vec<_>, _>>()
-                }
-            };
-            recs.map(Out::Records).map_err(Failure::Fatal)
-        }
+                let rows = q.fetch_all(p).await.map_err(|e| failure(sql, e))?;
+                convert_rows(rows, *key, convert::mysql_value)
+            }
+        },
         Op::Describe { sql } => {
             let cols = match pool {
                 Pool::Postgres(p) => p
@@ -868,7 +842,11 @@ impl SqlSource {
         sql: &str,
         binds: &[KeyBind],
     ) -> Result<Vec<Map<String, Value>>, SourceError> {
-        match self.run(Op::Rows { sql, binds })? {
+        match self.run(Op::Rows {
+            sql,
+            binds,
+            key: None,
+        })? {
             Out::Rows(rows) => Ok(rows),
             _ => Err(SqlError::Closed.into()),
         }
@@ -881,10 +859,10 @@ impl SqlSource {
         binds: &[KeyBind],
     ) -> Result<Vec<RawRecord>, SourceError> {
         let key = self.spec.key.clone();
-        match self.run(Op::Records {
+        match self.run(Op::Rows {
             sql,
             binds,
-            key: &key,
+            key: Some(&key),
         })? {
             Out::Records(rows) => Ok(rows
                 .into_iter()
