@@ -28,6 +28,24 @@ struct Measured {
     rss_mb: f64,
 }
 
+/// `cutover run MAPPING --target URL --batch-size 10000 --workers N [extra]`, in `dir`.
+fn cutover_run(dir: &Path, mapping: &Path, target: &str, workers: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(CUTOVER);
+    cmd.current_dir(dir)
+        .arg("run")
+        .arg(mapping)
+        .args([
+            "--target",
+            target,
+            "--batch-size",
+            "10000",
+            "--workers",
+            workers,
+        ])
+        .args(extra);
+    cmd
+}
+
 #[allow(clippy::zombie_processes)] // reaped with wait4 below, for its rusage
 fn measured(what: &str, cmd: &mut Command) -> Measured {
     eprintln!("[{what}] {cmd:?}");
@@ -144,16 +162,7 @@ fn main() {
         let url = pg_db("bench_cutover");
         let m = measured(
             "cutover → pg",
-            Command::new(CUTOVER).current_dir(&dir).args([
-                "run",
-                mapping.to_str().unwrap_or_default(),
-                "--target",
-                &url,
-                "--batch-size",
-                "10000",
-                "--workers",
-                workers,
-            ]),
+            &mut cutover_run(&dir, &mapping, &url, workers, &[]),
         );
         assert_eq!(psql(&url, "SELECT count(*) FROM items"), n.to_string());
         let ratio = m.secs / pg_base;
@@ -164,16 +173,7 @@ fn main() {
         ));
         let m = measured(
             "cutover rerun → pg",
-            Command::new(CUTOVER).current_dir(&dir).args([
-                "run",
-                mapping.to_str().unwrap_or_default(),
-                "--target",
-                &url,
-                "--batch-size",
-                "10000",
-                "--workers",
-                workers,
-            ]),
+            &mut cutover_run(&dir, &mapping, &url, workers, &[]),
         );
         let ratio = m.secs / pg_base;
         rows.push((
@@ -265,17 +265,7 @@ fn main() {
         psql(&dst_url, "TRUNCATE items");
         let m = measured(
             "cutover pg → pg",
-            Command::new(CUTOVER).current_dir(&dir).args([
-                "run",
-                pg_mapping.to_str().unwrap_or_default(),
-                "--target",
-                &dst_url,
-                "--batch-size",
-                "10000",
-                "--workers",
-                workers,
-                "--restart",
-            ]),
+            &mut cutover_run(&dir, &pg_mapping, &dst_url, workers, &["--restart"]),
         );
         assert_eq!(psql(&dst_url, "SELECT count(*) FROM items"), n.to_string());
         let ratio = m.secs / pipe_base;
@@ -329,16 +319,13 @@ fn main() {
         my_db("bench_cutover");
         let m = measured(
             "cutover → mariadb",
-            Command::new(CUTOVER).current_dir(&dir).args([
-                "run",
-                mapping.to_str().unwrap_or_default(),
-                "--target",
+            &mut cutover_run(
+                &dir,
+                &mapping,
                 "mysql://root@127.0.0.1:3306/bench_cutover",
-                "--batch-size",
-                "10000",
-                "--workers",
                 workers,
-            ]),
+                &[],
+            ),
         );
         assert_eq!(
             mariadb(&my_args, "SELECT count(*) FROM bench_cutover.items"),
@@ -368,5 +355,4 @@ fn main() {
             ratio.map_or(String::new(), |r| format!("{r:.2}x"))
         );
     }
-    let _ = Path::new(".");
 }
