@@ -313,6 +313,18 @@ fn copy_escaped(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Append bytes as a bytea literal of COPY's text format (`\\x` and hex digits),
+/// without an intermediate string.
+fn copy_bytea(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf.reserve(3 + 2 * bytes.len());
+    buf.extend_from_slice(b"\\\\x");
+    for b in bytes {
+        buf.push(HEX[usize::from(b >> 4)]);
+        buf.push(HEX[usize::from(b & 0x0f)]);
+    }
+}
+
 /// Rows in COPY's text format, each field exactly what the upsert would bind
 /// (a value of another kind than the column's wire type is NULL there too).
 pub fn copy_rows(table: &BoundTable, rows: &[&[SqlValue]]) -> Vec<u8> {
@@ -339,15 +351,9 @@ pub fn copy_rows(table: &BoundTable, rows: &[&[SqlValue]]) -> Vec<u8> {
                 (Wire::Uuid, SqlValue::Uuid(u)) => {
                     let _ = write!(buf, "{}", u.hyphenated());
                 }
-                (Wire::Bytes, SqlValue::Bytes(b)) => {
-                    buf.extend_from_slice(b"\\\\x");
-                    buf.extend_from_slice(hex::encode(b).as_bytes());
-                }
+                (Wire::Bytes, SqlValue::Bytes(b)) => copy_bytea(&mut buf, b),
                 (Wire::Bytes, other) => match other.to_text() {
-                    Some(t) => {
-                        buf.extend_from_slice(b"\\\\x");
-                        buf.extend_from_slice(hex::encode(t.as_bytes()).as_bytes());
-                    }
+                    Some(t) => copy_bytea(&mut buf, t.as_bytes()),
                     None => buf.extend_from_slice(b"\\N"),
                 },
                 (Wire::Text, SqlValue::Text(t) | SqlValue::Json(t) | SqlValue::Decimal(t)) => {
