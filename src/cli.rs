@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cutover::mapping::Mapping;
 use cutover::pipeline::{self, Cancel, RunError, RunOptions, RunSummary};
-use cutover::target::{self, Target};
+use cutover::sink::{self, Target};
 use cutover::tracking::{ErrorFilter, RunStatus};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ impl TargetOpts {
 
     pub async fn connect(&self) -> Result<Box<dyn Target>> {
         let url = self.url();
-        Ok(target::connect(&url).await?)
+        Ok(sink::connect(&url).await?)
     }
 }
 
@@ -556,10 +556,10 @@ async fn plan(path: &std::path::Path, target: &TargetOpts) -> Result<Code> {
         }
     }
     // Checkpoint state, if the tracking tables exist.
-    if let Ok(Some(cp)) = t.checkpoint(&m.name).await {
-        let last = t.checkpoint_run(&m.name).await.ok().flatten();
+    if let Ok(Some(cp)) = t.store().checkpoint(&m.name).await {
+        let last = t.store().checkpoint_run(&m.name).await.ok().flatten();
         match last {
-            Some(r) if r.status != "succeeded" => println!(
+            Some(r) if r.status != cutover::tracking::RunStatus::Succeeded => println!(
                 "\nrun would resume after run {} ({}) at {} ({} records committed)",
                 r.id,
                 r.status,
@@ -578,13 +578,14 @@ async fn plan(path: &std::path::Path, target: &TargetOpts) -> Result<Code> {
 async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Result<Code> {
     let t = target.connect().await?;
     t.ensure_tracking().await.context("the tracking tables")?;
-    let runs = t.runs(mapping).await?;
-    let checkpoints = t.checkpoints().await?;
+    let runs = t.store().runs(mapping).await?;
+    let checkpoints = t.store().checkpoints().await?;
     if json {
         let mut out = Vec::new();
         for r in &runs {
-            let tables = t.table_counts(r.id).await?;
+            let tables = t.store().table_counts(r.id).await?;
             let unresolved = t
+                .store()
                 .errors(&ErrorFilter {
                     mapping: Some(r.mapping.clone()),
                     run_id: Some(r.id),
@@ -626,7 +627,7 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
         rows.push(vec![
             r.id.to_string(),
             r.mapping.clone() + if r.dry_run { " (dry run)" } else { "" },
-            r.status.clone(),
+            r.status.to_string(),
             r.started_at.clone(),
             r.finished_at.clone().unwrap_or_default(),
             r.records_read.to_string(),
@@ -639,7 +640,7 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
     }
     print_table(&rows, "");
     for r in &runs {
-        let tables = t.table_counts(r.id).await?;
+        let tables = t.store().table_counts(r.id).await?;
         if !tables.is_empty() {
             let per: Vec<String> = tables
                 .iter()
@@ -694,7 +695,7 @@ async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Resul
 async fn errors(target: &TargetOpts, f: &ErrorFilter, json: bool) -> Result<Code> {
     let t = target.connect().await?;
     t.ensure_tracking().await.context("the tracking tables")?;
-    let rows = t.errors(f).await?;
+    let rows = t.store().errors(f).await?;
     if json {
         for e in &rows {
             let mut v = serde_json::to_value(e)?;

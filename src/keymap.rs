@@ -8,7 +8,7 @@
 //! "not found".
 
 use crate::mapping::functions::Lookup;
-use crate::target::{self, Target, TargetError};
+use crate::sink::{self, Target, TargetError};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -54,7 +54,7 @@ impl KeymapLookup {
             .enable_all()
             .build()
             .map_err(|e| fail(e.to_string()))?;
-        let target = on_rt(&rt, target::connect(url))
+        let target = on_rt(&rt, sink::connect(url))
             .unwrap_or_else(|| Err(fail("the key map connection thread failed".into())))?;
         Ok(KeymapLookup {
             rt: Some(rt),
@@ -71,7 +71,7 @@ impl KeymapLookup {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let r = on_rt(rt, t.keymap_get(mapping, keys)).unwrap_or_else(|| {
+            let r = on_rt(rt, t.store().keymap_get(mapping, keys)).unwrap_or_else(|| {
                 Err(TargetError::Db {
                     context: "reading the key map".into(),
                     message: "the key map query thread failed".into(),

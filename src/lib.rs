@@ -1,17 +1,19 @@
 //! `cutover`: a batch ETL engine for one-off legacy-to-new database cutovers.
 //!
 //! Data flows one way: a [`source`] streams [`record::Record`]s, the compiled
-//! [`mapping`] turns each into rows per table ([`transform`]), and a [`target`]
+//! [`mapping`] turns each into rows per table ([`transform`]), and a [`sink`]
 //! writes them as batched idempotent upserts, with the batch's error rows and the
 //! checkpoint in the same transaction ([`tracking`]). [`pipeline`] wires the stages.
 
+pub mod db;
+pub mod dialect;
 pub mod keymap;
 pub mod mapping;
 pub mod migrate;
 pub mod pipeline;
 pub mod record;
+pub mod sink;
 pub mod source;
-pub mod target;
 pub mod tracking;
 pub mod transform;
 pub mod value;

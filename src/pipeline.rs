@@ -6,8 +6,8 @@
 
 use crate::mapping::{Diagnostic, Mapping, MappingError};
 use crate::record::Position;
+use crate::sink::{write_batch, Dialect, LockOutcome, Target, TargetError};
 use crate::source::{self, Source, SourceError};
-use crate::target::{write_batch, Dialect, LockOutcome, Target, TargetError};
 use crate::tracking::{Holder, NewRun, Progress, RunStatus};
 use crate::transform::{BoundTable, ErrorRow, Outcome, Transformed, Transformer};
 use futures_util::StreamExt;
@@ -413,7 +413,7 @@ async fn backoff(name: &str, attempt: u32, e: &TargetError) {
 }
 
 impl Counters {
-    fn absorb(&mut self, read: i64, res: crate::target::BatchResult) {
+    fn absorb(&mut self, read: i64, res: crate::sink::BatchResult) {
         self.read += read;
         self.written += res.written;
         self.filtered += res.filtered;
@@ -464,10 +464,10 @@ async fn write_parallel(
     resolve: bool,
     prefix: &tokio::sync::Mutex<Prefix>,
     retries: u32,
-) -> (i64, Result<crate::target::BatchResult, TargetError>) {
+) -> (i64, Result<crate::sink::BatchResult, TargetError>) {
     let n = batch.len() as i64;
     let Some(next_pos) = batch.last().map(|t| t.next.clone()) else {
-        return (0, Ok(crate::target::BatchResult::default()));
+        return (0, Ok(crate::sink::BatchResult::default()));
     };
     let mut attempt = 0;
     loop {
@@ -480,7 +480,7 @@ async fn write_parallel(
             let res = write_batch(
                 tx.as_mut(),
                 &transformer.tables,
-                &|o| transformer.original_json(o),
+                &|t| transformer.original_json(t),
                 &batch,
                 &mut progress,
                 resolve,
@@ -623,17 +623,17 @@ async fn run_locked(
 ) -> Result<RunSummary, RunError> {
     let name = mapping.name.clone();
     let gone = target
-        .mark_abandoned(&name, "the process of this run is gone (killed or crashed); a later run resumed from its checkpoint")
+        .store().mark_abandoned(&name, "the process of this run is gone (killed or crashed); a later run resumed from its checkpoint")
         .await?;
     if gone > 0 {
         warn!(mapping = %name, "a previous run's process is gone; marked it interrupted");
     }
-    let last = target.checkpoint_run(&name).await?;
-    let checkpoint = target.checkpoint(&name).await?;
+    let last = target.store().checkpoint_run(&name).await?;
+    let checkpoint = target.store().checkpoint(&name).await?;
     let fingerprint = source.fingerprint();
     let resume = match (&last, checkpoint) {
         _ if opts.restart => None,
-        (Some(run), Some(cp)) if run.status != "succeeded" && cp.position().is_some() => {
+        (Some(run), Some(cp)) if run.status != RunStatus::Succeeded && cp.position().is_some() => {
             Some((run.clone(), cp))
         }
         _ => None,
@@ -678,6 +678,7 @@ async fn run_locked(
         "source": source.describe(),
     });
     let run_id = target
+        .store()
         .start_run(&NewRun {
             mapping: name.clone(),
             checksum: mapping.checksum.clone(),
@@ -693,6 +694,7 @@ async fn run_locked(
             info!(mapping = %name, run_id, from_run = cp.run_id, position = %pos, "resuming from the checkpoint");
             if let Err(e) = source.seek(&pos) {
                 let _ = target
+                    .store()
                     .finish_run(run_id, RunStatus::Failed, Some(&e.to_string()))
                     .await;
                 return Err(RunError::Source {
@@ -708,7 +710,7 @@ async fn run_locked(
         run_id,
         base_committed: resume.as_ref().map_or(0, |(_, cp)| cp.records_committed),
         fingerprint,
-        resolve: target.unresolved_errors(&name).await? > 0,
+        resolve: target.store().unresolved_errors(&name).await? > 0,
     };
     let mut summary = stream(
         target,
@@ -791,7 +793,7 @@ impl Drop for Permit {
 /// A batch being written by a parallel writer: (records, result).
 type WriteFuture<'a> = std::pin::Pin<
     Box<
-        dyn std::future::Future<Output = (i64, Result<crate::target::BatchResult, TargetError>)>
+        dyn std::future::Future<Output = (i64, Result<crate::sink::BatchResult, TargetError>)>
             + Send
             + 'a,
     >,
@@ -915,7 +917,7 @@ async fn stream(
         Dialect::Sqlite => 200_000,
         _ => 1,
     });
-    let mut open: Option<Box<dyn crate::target::BatchTx>> = None;
+    let mut open: Option<Box<dyn crate::sink::BatchTx>> = None;
     let prefix = tokio::sync::Mutex::new(Prefix {
         next: 0,
         records: run.as_ref().map_or(0, |r| r.base_committed),
@@ -1081,7 +1083,7 @@ async fn stream(
                     let written = write_batch(
                         tx.as_mut(),
                         &transformer.tables,
-                        &|o| transformer.original_json(o),
+                        &|t| transformer.original_json(t),
                         &batch,
                         &mut progress,
                         r.resolve,
@@ -1210,6 +1212,7 @@ async fn stream(
     });
     if let Some(r) = &run {
         target
+            .store()
             .finish_run(r.run_id, status, message.as_deref())
             .await?;
     }
@@ -1299,7 +1302,7 @@ pub async fn retry_mapping(
     }
     let result = async {
         let errors = target
-            .errors(&crate::tracking::ErrorFilter { mapping: Some(name.clone()), unresolved_only: true, ..Default::default() })
+            .store().errors(&crate::tracking::ErrorFilter { mapping: Some(name.clone()), unresolved_only: true, ..Default::default() })
             .await?;
         // The latest position of each record key.
         let mut latest: BTreeMap<String, (i64, Option<Position>)> = BTreeMap::new();
@@ -1321,7 +1324,7 @@ pub async fn retry_mapping(
         todo.sort_by_key(|a| (a.1.file, a.1.offset));
         let options = serde_json::json!({"retry": true, "records": todo.len(), "target": target.display_url()});
         let run_id = target
-            .start_run(&NewRun {
+            .store().start_run(&NewRun {
                 mapping: name.clone(),
                 checksum: mapping.checksum.clone(),
                 dry_run: false,
@@ -1374,7 +1377,7 @@ pub async fn retry_mapping(
                 ..Default::default()
             };
             let mut tx = target.begin().await?;
-            let res = write_batch(tx.as_mut(), &transformer.tables, &|o| transformer.original_json(o), &batch, &mut progress, true).await?;
+            let res = write_batch(tx.as_mut(), &transformer.tables, &|t| transformer.original_json(t), &batch, &mut progress, true).await?;
             tx.commit().await.map_err(|f| f.into_target("committing the retry"))?;
             summary.loaded += res.written;
             summary.filtered += res.filtered;
@@ -1384,7 +1387,7 @@ pub async fn retry_mapping(
             }
         }
         let status = RunStatus::Succeeded;
-        target.finish_run(run_id, status, Some(&format!("retry of {} records: {} loaded, {} failed again", summary.records, summary.loaded, summary.failed))).await?;
+        target.store().finish_run(run_id, status, Some(&format!("retry of {} records: {} loaded, {} failed again", summary.records, summary.loaded, summary.failed))).await?;
         Ok::<_, RunError>(summary)
     }
     .await;

@@ -91,6 +91,21 @@ pub struct Transformed {
     pub outcome: Outcome,
 }
 
+impl Transformed {
+    /// The record as read, when it is kept (records with rows to write).
+    pub fn original(&self) -> Option<&RawRecord> {
+        match &self.outcome {
+            Outcome::Rows { original, .. } => original.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The name the record had before it decoded (`FILE:line N`), if kept.
+    pub fn label(&self) -> Option<String> {
+        self.original().map(RawRecord::label)
+    }
+}
+
 /// The key map behind `lookup()` could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -133,8 +148,8 @@ impl Transformer {
     }
 
     /// The record of an outcome as JSON for an error row (decoded again, redacted).
-    pub fn original_json(&self, original: Option<&RawRecord>) -> Value {
-        match original.map(RawRecord::decode) {
+    pub fn original_json(&self, t: &Transformed) -> Value {
+        match t.original().map(RawRecord::decode) {
             Some(Ok(rec)) => redact(rec.value, &self.mapping.redact),
             Some(Err(e)) => e.record,
             None => Value::Null,

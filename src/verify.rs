@@ -5,8 +5,8 @@
 use crate::mapping::functions::{parse_bool, parse_decimal, parse_instant, TimeFormat};
 use crate::mapping::{Mapping, OnConflict};
 use crate::pipeline::{bind, RunError};
+use crate::sink::Target;
 use crate::source::{self};
-use crate::target::Target;
 use crate::tracking::ErrorFilter;
 use crate::transform::{BoundTable, Outcome, Transformer};
 use crate::value::{ColumnType, SqlValue};
@@ -287,6 +287,7 @@ pub async fn verify(
     let tables = bind(target, &mapping).await?;
     target.ensure_tracking().await?;
     let unresolved_rows = target
+        .store()
         .errors(&ErrorFilter {
             mapping: Some(mapping.name.clone()),
             unresolved_only: true,

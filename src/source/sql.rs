@@ -12,9 +12,9 @@
 mod convert;
 
 use super::{Decoded, Label, Payload, RawRecord, Source, SourceError};
+use crate::dialect::{quote_ident, quote_table, Dialect};
 use crate::mapping::{SourceKind, SourceSpec};
 use crate::record::{FileInfo, Position};
-use crate::target::{quote_ident, quote_table, Dialect};
 use convert::PgCtx;
 use serde_json::{Map, Value};
 use sqlx::{Column, Executor, Statement, TypeInfo};

@@ -1,7 +1,13 @@
 //! The tracking tables on the target (`cutover_runs`, `cutover_checkpoints`,
 //! `cutover_errors`, `cutover_keymap`, plus `cutover_run_tables` and
 //! `cutover_locks`): their row types and the rules around them (who holds a
-//! run lock, when a run may resume). Each target dialect stores them.
+//! run lock, when a run may resume). [`store`] reads and writes them for every
+//! dialect; [`ddl`] creates them.
+
+pub mod ddl;
+pub mod store;
+
+pub use store::Store;
 
 use crate::record::Position;
 use serde::Serialize;
@@ -60,7 +66,7 @@ pub struct RunRow {
     pub id: i64,
     pub mapping: String,
     pub mapping_checksum: String,
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub heartbeat_at: Option<String>,

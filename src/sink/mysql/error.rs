@@ -1,0 +1,60 @@
+//! Which MySQL/MariaDB/TiDB failures are bad data (the batch is split to find
+//! the record) and which are retried on a fresh connection (by error number).
+
+use crate::db::{DbFailure, TargetError};
+use crate::dialect::Dialect;
+
+/// Server error numbers that mean "try again on a fresh connection".
+fn retryable_code(code: &str) -> bool {
+    matches!(
+        code,
+        "1213" // deadlock
+            | "1205" // lock wait timeout
+            | "1040" // too many connections
+            | "1053" // server shutdown
+            | "1927" // connection killed (MariaDB)
+            | "2006" // server has gone away
+            | "2013" // lost connection
+            | "1317" // query interrupted
+            | "8027" | "9007" // TiDB: schema changed, write conflict
+            | "8022" | "8028" // TiDB: transaction retry, information schema changed
+            | "9001" | "9002" | "9003" | "9004" | "9005" // TiDB: PD/TiKV time-out or busy
+    )
+}
+
+pub(crate) fn classify(e: &sqlx::Error) -> DbFailure {
+    match e {
+        sqlx::Error::Database(d) => {
+            let code = d
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|m| m.number().to_string())
+                .unwrap_or_default();
+            DbFailure {
+                data: !retryable_code(&code),
+                message: format!("{} [error {code}]", d.message()),
+            }
+        }
+        other => crate::db::client_failure(other),
+    }
+}
+
+impl crate::db::Driver for sqlx::MySql {
+    const DIALECT: Dialect = Dialect::Mysql;
+    fn classify(e: &sqlx::Error) -> DbFailure {
+        classify(e)
+    }
+}
+
+pub(super) fn db(context: &str) -> impl Fn(sqlx::Error) -> TargetError + '_ {
+    move |e| classify(&e).into_target(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlocks_are_retried_and_duplicate_keys_are_not() {
+        assert!(retryable_code("1213") && !retryable_code("1062"));
+    }
+}

@@ -1,0 +1,200 @@
+//! MySQL tables into typed columns: `information_schema.columns` (with
+//! unsigned and 24-bit integers, enums, JSON check constraints) and the keys.
+
+use super::error::db;
+use super::MySqlTarget;
+use crate::dialect::{quote_ident, Dialect};
+use crate::sink::{ColumnInfo, Introspect, TableInfo, TargetError};
+use crate::value::ColumnType;
+use async_trait::async_trait;
+use sqlx::Row;
+
+/// Map `information_schema.columns.column_type` to the loader's column type.
+pub fn column_type(declared: &str) -> ColumnType {
+    let d = declared.to_ascii_lowercase();
+    let base = d.split(['(', ' ']).next().unwrap_or("");
+    let args: Vec<u32> = d
+        .find('(')
+        .and_then(|i| d[i + 1..].split(')').next())
+        .map(|a| a.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let unsigned = d.contains("unsigned");
+    match base {
+        "tinyint" if args.first() == Some(&1) => ColumnType::Bool,
+        "bool" | "boolean" => ColumnType::Bool,
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
+            let bits = match base {
+                "tinyint" => 8,
+                "smallint" => 16,
+                "mediumint" => 24,
+                "bigint" => 64,
+                _ => 32,
+            };
+            if unsigned {
+                ColumnType::Unsigned { bits }
+            } else {
+                ColumnType::Integer { bits }
+            }
+        }
+        "decimal" | "numeric" => ColumnType::Decimal {
+            precision: args.first().copied(),
+            scale: args.get(1).copied(),
+        },
+        "float" | "double" | "real" => ColumnType::Float,
+        "char" | "varchar" => ColumnType::Text {
+            max_len: args.first().copied(),
+        },
+        "tinytext" => ColumnType::Text { max_len: Some(255) },
+        "text" | "mediumtext" | "longtext" => ColumnType::Text { max_len: None },
+        "date" => ColumnType::Date,
+        "datetime" | "timestamp" => ColumnType::Timestamp { tz: false },
+        "time" => ColumnType::Time,
+        "json" => ColumnType::Json { binary: false },
+        "binary" | "varbinary" | "blob" | "tinyblob" | "mediumblob" | "longblob" => {
+            ColumnType::Bytes
+        }
+        "enum" => {
+            let inner = d
+                .find('(')
+                .and_then(|i| declared.get(i + 1..declared.len().saturating_sub(1)));
+            let values = inner
+                .map(|s| {
+                    s.split(',')
+                        .map(|v| v.trim().trim_matches('\'').replace("''", "'"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ColumnType::Enum(values)
+        }
+        _ => ColumnType::Any,
+    }
+}
+
+#[async_trait]
+impl Introspect for MySqlTarget {
+    async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, TargetError> {
+        let ctx = "reading the table's columns";
+        let (schema, name) = match table.split_once('.') {
+            Some((s, t)) => (Some(s), t),
+            None => (None, table),
+        };
+        let rows = sqlx::query(
+            "SELECT CAST(column_name AS CHAR) AS name, CAST(column_type AS CHAR) AS declared,
+                    is_nullable = 'YES' AS nullable,
+                    (column_default IS NOT NULL OR extra LIKE '%auto_increment%' OR extra LIKE '%GENERATED%') AS has_default
+             FROM information_schema.columns
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?
+             ORDER BY ordinal_position",
+        )
+        .bind(schema)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(ctx))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut columns = Vec::new();
+        for r in &rows {
+            let declared: String = r.try_get("declared").map_err(db(ctx))?;
+            let nullable: i64 = r.try_get("nullable").map_err(db(ctx))?;
+            let has_default: i64 = r.try_get("has_default").map_err(db(ctx))?;
+            columns.push(ColumnInfo {
+                name: r.try_get("name").map_err(db(ctx))?,
+                ty: column_type(&declared),
+                declared,
+                nullable: nullable != 0,
+                has_default: has_default != 0,
+            });
+        }
+        // MariaDB's JSON is LONGTEXT with a CHECK (json_valid(`col`)); MySQL
+        // reports `json` itself (and has no TABLE_NAME here: the query fails).
+        let checks: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(check_clause AS CHAR) FROM information_schema.check_constraints
+             WHERE constraint_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+        )
+        .bind(schema)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_default();
+        for c in columns.iter_mut() {
+            let valid = format!("json_valid({})", quote_ident(Dialect::Mysql, &c.name));
+            if matches!(c.ty, ColumnType::Text { max_len: None })
+                && checks
+                    .iter()
+                    .any(|k| k.to_ascii_lowercase().contains(&valid.to_ascii_lowercase()))
+            {
+                c.ty = ColumnType::Json { binary: false };
+            }
+        }
+        let keys = sqlx::query(
+            "SELECT CAST(index_name AS CHAR) AS idx, CAST(column_name AS CHAR) AS col
+             FROM information_schema.statistics
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? AND non_unique = 0
+             ORDER BY index_name = 'PRIMARY' DESC, index_name, seq_in_index",
+        )
+        .bind(schema)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(ctx))?;
+        let mut unique_keys: Vec<(String, Vec<String>)> = Vec::new();
+        for r in keys {
+            let idx: String = r.try_get("idx").map_err(db(ctx))?;
+            let col: String = r.try_get("col").map_err(db(ctx))?;
+            match unique_keys.last_mut() {
+                Some((i, cols)) if *i == idx => cols.push(col),
+                _ => unique_keys.push((idx, vec![col])),
+            }
+        }
+        Ok(Some(TableInfo {
+            name: table.to_string(),
+            columns,
+            unique_keys: unique_keys.into_iter().map(|(_, c)| c).collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types() {
+        assert_eq!(column_type("int(11)"), ColumnType::Integer { bits: 32 });
+        assert_eq!(
+            column_type("int(10) unsigned"),
+            ColumnType::Unsigned { bits: 32 }
+        );
+        assert_eq!(column_type("tinyint(4)"), ColumnType::Integer { bits: 8 });
+        assert_eq!(
+            column_type("mediumint(8) unsigned"),
+            ColumnType::Unsigned { bits: 24 }
+        );
+        assert_eq!(
+            column_type("bigint(20) unsigned"),
+            ColumnType::Unsigned { bits: 64 }
+        );
+        assert_eq!(column_type("tinyint(1)"), ColumnType::Bool);
+        assert_eq!(
+            column_type("varchar(64)"),
+            ColumnType::Text { max_len: Some(64) }
+        );
+        assert_eq!(
+            column_type("decimal(12,2)"),
+            ColumnType::Decimal {
+                precision: Some(12),
+                scale: Some(2)
+            }
+        );
+        assert_eq!(
+            column_type("enum('Draft','It''s')"),
+            ColumnType::Enum(vec!["Draft".into(), "It's".into()])
+        );
+        assert_eq!(
+            column_type("datetime(3)"),
+            ColumnType::Timestamp { tz: false }
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! MySQL-protocol target (MySQL 8, MariaDB, TiDB): multi-row `INSERT ... ON
+//! DUPLICATE KEY UPDATE c = VALUES(c)` sized under the 65,535-placeholder limit,
+//! strict SQL mode (a value the column cannot hold is an error, never a silent
+//! truncation), UTC sessions, and `GET_LOCK` for the run lock (released by the
+//! server when the process dies).
+
+mod error;
+mod introspect;
+mod lock;
+mod upsert;
+
+pub use introspect::column_type;
+pub use upsert::upsert_sql;
+
+use crate::db::{Exec, TxExec};
+use crate::dialect::Dialect;
+use crate::sink::{Admin, MigrateReport, ServerLock, Target, TargetError};
+use crate::transform::BoundTable;
+use crate::value::SqlValue;
+use async_trait::async_trait;
+use error::db;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{Executor, Row};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use upsert::bind;
+
+pub struct MySqlTarget {
+    pool: MySqlPool,
+    url: String,
+    /// The `GET_LOCK` of each mapping, held by a connection for the run.
+    lock: ServerLock,
+}
+
+impl MySqlTarget {
+    pub async fn connect(url: &str) -> Result<MySqlTarget, TargetError> {
+        let fail = |e: sqlx::Error| TargetError::Connect {
+            url: crate::redact_url(url),
+            message: e.to_string(),
+        };
+        let opts = MySqlConnectOptions::from_str(url)
+            .map_err(fail)?
+            .charset("utf8mb4")
+            .timezone(Some("+00:00".to_string()));
+        super::probe(&opts, url).await?;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(fail)?;
+        Ok(MySqlTarget {
+            pool,
+            url: url.to_string(),
+            lock: lock::named_lock(),
+        })
+    }
+}
+
+#[async_trait]
+impl Target for MySqlTarget {
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn exec(&self) -> Box<dyn Exec + '_> {
+        Box::new(self.pool.clone())
+    }
+
+    async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError> {
+        let conn = self.pool.acquire().await.map_err(db("connecting"))?;
+        Ok(Box::new(conn))
+    }
+
+    async fn begin_exec(&self) -> Result<Box<dyn TxExec>, TargetError> {
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        Ok(Box::new(tx))
+    }
+
+    async fn close(&self) {
+        self.lock.release_all().await;
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Admin for MySqlTarget {
+    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
+        super::run_migrations(
+            dir,
+            &self.pool,
+            "SELECT version FROM _sqlx_migrations WHERE success",
+        )
+        .await
+    }
+
+    async fn migrations(
+        &self,
+        dir: &Path,
+        action: &crate::migrate::Action,
+    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
+        crate::migrate::execute(
+            &self.pool,
+            dir,
+            action,
+            "SELECT version, CAST(installed_on AS CHAR), execution_time FROM _sqlx_migrations",
+        )
+        .await
+    }
+
+    async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
+        let opts = MySqlConnectOptions::from_str(&self.url).map_err(db("reading the URL"))?;
+        Ok(Some(format!(
+            "mysqldump --single-transaction --routines -h {} -P {} -u {} -p {} > '{}'",
+            opts.get_host(),
+            opts.get_port(),
+            opts.get_username(),
+            opts.get_database().unwrap_or(""),
+            path.display()
+        )))
+    }
+
+    async fn fetch_by_keys(
+        &self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let sql = super::fetch_sql(
+                Dialect::Mysql,
+                table,
+                chunk.len(),
+                |c| format!("CAST({c} AS CHAR)"),
+                |_, _| "?".into(),
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                for v in k {
+                    q = bind(q, v);
+                }
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
+                out.push(
+                    (0..table.spec.columns.len())
+                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
+        let row = sqlx::query(sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("running the check"))?;
+        Ok(row.and_then(|r| {
+            r.try_get::<Option<String>, _>(0)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    r.try_get::<Option<i64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<bigdecimal::BigDecimal>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<f64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+        }))
+    }
+}

@@ -1,0 +1,227 @@
+//! PostgreSQL target: one `INSERT ... SELECT FROM UNNEST($1::int8[], ...) ON
+//! CONFLICT ... DO UPDATE ... WHERE (...) IS DISTINCT FROM (...)` per table per
+//! batch, binding one array per column (no placeholder limit, one round trip);
+//! `RETURNING (xmax = 0)` tells inserted rows from updated ones. The run lock is
+//! a session advisory lock, released by the server if the process dies.
+//!
+//! First loads take a faster path: while a table that was empty when the run
+//! described it has had no conflict, a batch's rows go in with `COPY ... FROM
+//! STDIN` under a savepoint (nothing to update, so nothing to compare). Any
+//! error of that COPY (a key that is already there, a constraint) rolls back to
+//! the savepoint, the batch goes in with the upsert as usual (which bisects bad
+//! records), and the table stays on the upsert for the rest of the run. Tables
+//! with rewrite rules or GENERATED ALWAYS identity columns never take COPY (it
+//! skips rules and writes such columns where an INSERT refuses).
+
+mod copy;
+mod error;
+mod introspect;
+mod lock;
+mod upsert;
+
+pub use copy::copy_rows;
+pub use introspect::column_type;
+pub use upsert::upsert_sql;
+
+use crate::db::{Exec, TxExec};
+use crate::dialect::Dialect;
+use crate::sink::{Admin, MigrateReport, ServerLock, Target, TargetError};
+use crate::transform::BoundTable;
+use crate::value::SqlValue;
+use async_trait::async_trait;
+use error::db;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use upsert::pg_text;
+
+pub struct PgTarget {
+    pool: PgPool,
+    url: String,
+    /// The advisory lock of each mapping, held by a connection for the run.
+    lock: ServerLock,
+    /// Tables that take batches by COPY: empty when last described, no COPY
+    /// of theirs has failed since.
+    copy_tables: CopyTables,
+}
+
+type CopyTables = Arc<std::sync::Mutex<HashSet<String>>>;
+
+impl PgTarget {
+    pub async fn connect(url: &str) -> Result<PgTarget, TargetError> {
+        let fail = |e: sqlx::Error| TargetError::Connect {
+            url: crate::redact_url(url),
+            message: e.to_string(),
+        };
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(fail)?
+            .application_name("cutover");
+        super::probe(&opts, url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await
+            .map_err(fail)?;
+        Ok(PgTarget {
+            pool,
+            url: url.to_string(),
+            lock: lock::advisory_lock(),
+            copy_tables: CopyTables::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Target for PgTarget {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn exec(&self) -> Box<dyn Exec + '_> {
+        Box::new(self.pool.clone())
+    }
+
+    async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError> {
+        let conn = self.pool.acquire().await.map_err(db("connecting"))?;
+        Ok(Box::new(conn))
+    }
+
+    async fn begin_exec(&self) -> Result<Box<dyn TxExec>, TargetError> {
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        Ok(Box::new(tx))
+    }
+
+    async fn close(&self) {
+        self.lock.release_all().await;
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Admin for PgTarget {
+    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
+        super::run_migrations(
+            dir,
+            &self.pool,
+            "SELECT version FROM _sqlx_migrations WHERE success",
+        )
+        .await
+    }
+
+    async fn migrations(
+        &self,
+        dir: &Path,
+        action: &crate::migrate::Action,
+    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
+        crate::migrate::execute(
+            &self.pool,
+            dir,
+            action,
+            "SELECT version, installed_on::text, execution_time FROM _sqlx_migrations",
+        )
+        .await
+    }
+
+    async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
+        Ok(Some(format!(
+            "pg_dump --format=custom --file='{}' '{}'",
+            path.display(),
+            crate::redact_url(&self.url)
+        )))
+    }
+
+    async fn fetch_by_keys(
+        &self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let sql = super::fetch_sql(
+                Dialect::Postgres,
+                table,
+                chunk.len(),
+                |c| format!("{c}::text"),
+                |i, c| {
+                    format!(
+                        "${i}::text::{}",
+                        table.declared.get(c).map_or("text", |d| if d.is_empty() {
+                            "text"
+                        } else {
+                            d.as_str()
+                        })
+                    )
+                },
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                for v in k {
+                    q = q.bind(pg_text(v));
+                }
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
+                out.push(
+                    (0..table.spec.columns.len())
+                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
+        let row = sqlx::query(sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("running the check"))?;
+        Ok(row.and_then(|r| {
+            r.try_get::<Option<String>, _>(0)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    r.try_get::<Option<i64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<i32>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<bigdecimal::BigDecimal>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<f64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<bool>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+        }))
+    }
+}

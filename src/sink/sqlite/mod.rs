@@ -1,0 +1,189 @@
+//! SQLite target (the default): WAL, one connection (SQLite has one writer and
+//! its page cache stays warm), foreign keys on.
+
+mod error;
+mod introspect;
+mod lock;
+mod upsert;
+
+pub use introspect::column_type;
+pub use upsert::upsert_sql;
+
+use crate::db::{Exec, TxExec};
+use crate::dialect::Dialect;
+use crate::sink::{Admin, MigrateReport, Target, TargetError};
+use crate::transform::BoundTable;
+use crate::value::SqlValue;
+use async_trait::async_trait;
+use error::db;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use upsert::{bind, MAX_BINDS};
+
+pub struct SqliteTarget {
+    pool: SqlitePool,
+    url: String,
+}
+
+impl SqliteTarget {
+    pub async fn connect(url: &str) -> Result<SqliteTarget, TargetError> {
+        let fail = |e: sqlx::Error| TargetError::Connect {
+            url: crate::redact_url(url),
+            message: e.to_string(),
+        };
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(fail)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory");
+        // One connection: SQLite has one writer anyway, and its page cache stays warm
+        // (a pool rotating over several connections holds a cache per connection).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(fail)?;
+        Ok(SqliteTarget {
+            pool,
+            url: url.to_string(),
+        })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Target for SqliteTarget {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn exec(&self) -> Box<dyn Exec + '_> {
+        Box::new(self.pool.clone())
+    }
+
+    async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError> {
+        let conn = self.pool.acquire().await.map_err(db("connecting"))?;
+        Ok(Box::new(conn))
+    }
+
+    async fn begin_exec(&self) -> Result<Box<dyn TxExec>, TargetError> {
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        Ok(Box::new(tx))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Admin for SqliteTarget {
+    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
+        super::run_migrations(
+            dir,
+            &self.pool,
+            "SELECT version FROM _sqlx_migrations WHERE success",
+        )
+        .await
+    }
+
+    async fn migrations(
+        &self,
+        dir: &Path,
+        action: &crate::migrate::Action,
+    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
+        crate::migrate::execute(
+            &self.pool,
+            dir,
+            action,
+            "SELECT version, CAST(installed_on AS TEXT), execution_time FROM _sqlx_migrations",
+        )
+        .await
+    }
+
+    async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.to_string_lossy().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db("writing the backup"))?;
+        Ok(None)
+    }
+
+    async fn fetch_by_keys(
+        &self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
+        let mut out = Vec::new();
+        let per = (MAX_BINDS / table.key_idx.len().max(1)).min(500);
+        for chunk in keys.chunks(per) {
+            let sql = super::fetch_sql(
+                Dialect::Sqlite,
+                table,
+                chunk.len(),
+                |c| format!("CAST({c} AS TEXT)"),
+                |_, _| "?".into(),
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                for v in k {
+                    q = bind(q, v);
+                }
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
+                out.push(
+                    (0..table.spec.columns.len())
+                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
+        let row = sqlx::query(sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("running the check"))?;
+        Ok(row.and_then(|r| {
+            r.try_get::<Option<String>, _>(0)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    r.try_get::<Option<i64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+                .or_else(|| {
+                    r.try_get::<Option<f64>, _>(0)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.to_string())
+                })
+        }))
+    }
+}

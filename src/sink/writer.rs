@@ -1,0 +1,322 @@
+//! The one algorithm that commits a batch on every dialect: rows of every table
+//! folded by key, error rows, key map, resolved errors and the checkpoint in one
+//! transaction, with records the database rejects isolated by splitting the
+//! batch under savepoints.
+
+use super::{BatchTx, DbFailure, TargetError};
+use crate::mapping::OnConflict;
+use crate::tracking::{store, Progress};
+use crate::transform::{BoundTable, ErrorRow, Outcome, Stage, Transformed};
+use crate::value::SqlValue;
+use std::collections::HashMap;
+
+/// What a committed batch did.
+#[derive(Debug, Clone, Default)]
+pub struct BatchResult {
+    pub written: i64,
+    pub filtered: i64,
+    pub failed: i64,
+    /// Per table: rows changed, rows sent but unchanged, rows inserted (if known).
+    pub tables: Vec<(i64, i64, Option<i64>)>,
+    /// The error rows this batch recorded (read, transform and load).
+    pub errors: Vec<ErrorRow>,
+}
+
+/// Fold rows with the same key, keeping first-seen order: the last one wins
+/// (`update`), or the first (`ignore`, as the database would keep it).
+fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]> {
+    if table.spec.on_conflict == OnConflict::Fail || rows.len() < 2 {
+        return rows;
+    }
+    let keep_last = table.spec.on_conflict == OnConflict::Update;
+    // foldhash: a fast hasher (already in the build through hashbrown); equal
+    // hashes are compared, so only speed depends on its quality.
+    let seed = foldhash::fast::FixedState::default();
+    let hash = |r: &[SqlValue]| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = seed.build_hasher();
+        for &i in &table.key_idx {
+            r[i].hash_key_text(&mut h);
+        }
+        h.finish()
+    };
+    let same = |a: &[SqlValue], b: &[SqlValue]| {
+        table
+            .key_idx
+            .iter()
+            .all(|&i| a[i] == b[i] || a[i].key_text() == b[i].key_text())
+    };
+    const NONE: usize = usize::MAX;
+    // Hash → index in `out` of the first row with that hash; rows whose hashes
+    // collide are chained through `next` (no allocation per row).
+    let mut first: HashMap<u64, usize> = HashMap::with_capacity(rows.len());
+    let mut next: Vec<usize> = Vec::with_capacity(rows.len());
+    let mut out: Vec<&[SqlValue]> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let h = hash(r);
+        let Some(&head) = first.get(&h) else {
+            first.insert(h, out.len());
+            out.push(r);
+            next.push(NONE);
+            continue;
+        };
+        let mut i = head;
+        loop {
+            if same(out[i], r) {
+                if keep_last {
+                    out[i] = r;
+                }
+                break;
+            }
+            if next[i] == NONE {
+                next[i] = out.len();
+                out.push(r);
+                next.push(NONE);
+                break;
+            }
+            i = next[i];
+        }
+    }
+    out
+}
+
+/// Write the rows of a set of records; `Err` is the failure of some statement.
+async fn write_set(
+    tx: &mut dyn BatchTx,
+    tables: &[BoundTable],
+    recs: &[&Transformed],
+    counts: &mut [(i64, i64, Option<i64>)],
+) -> Result<(), DbFailure> {
+    let mut local = vec![(0i64, 0i64, Some(0i64)); tables.len()];
+    for (ti, t) in tables.iter().enumerate() {
+        let mut rows: Vec<&[SqlValue]> = Vec::new();
+        for r in recs {
+            if let Outcome::Rows { rows: rr, .. } = &r.outcome {
+                for (i, vals) in rr {
+                    if *i == ti {
+                        rows.push(vals.as_slice());
+                    }
+                }
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let rows = fold(t, rows);
+        let n = tx.upsert(t, &rows).await?;
+        let changed = n.changed as i64;
+        local[ti] = (
+            changed,
+            rows.len() as i64 - changed,
+            n.inserted.map(|i| i as i64),
+        );
+    }
+    for (c, l) in counts.iter_mut().zip(local) {
+        c.0 += l.0;
+        c.1 += l.1;
+        c.2 = c.2.zip(l.2).map(|(a, b)| a + b);
+    }
+    Ok(())
+}
+
+/// Write one batch into an open transaction: rows of all tables, error rows, key
+/// map, resolved errors and progress (the checkpoint), so that committing the
+/// transaction commits all of it. Records the database rejects are isolated by
+/// splitting the batch under savepoints and become `load` errors.
+pub async fn write_batch(
+    tx: &mut dyn BatchTx,
+    tables: &[BoundTable],
+    original_json: &(dyn Fn(&Transformed) -> serde_json::Value + Sync),
+    batch: &[Transformed],
+    progress: &mut Progress,
+    resolve: bool,
+) -> Result<BatchResult, TargetError> {
+    let ctx = |f: DbFailure| f.into_target("writing a batch");
+    let mut res = BatchResult {
+        tables: vec![(0, 0, Some(0)); tables.len()],
+        ..Default::default()
+    };
+    let candidates: Vec<&Transformed> = batch
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Rows { .. }))
+        .collect();
+    let mut load_failed: Vec<usize> = Vec::new();
+    // Work list of [start, end) ranges over candidates, processed in order
+    // (pushed in reverse: the list is popped from the end).
+    let set = tx.savepoint_records().max(1);
+    let mut work: Vec<(usize, usize)> = (0..candidates.len())
+        .step_by(set)
+        .map(|a| (a, (a + set).min(candidates.len())))
+        .rev()
+        .collect();
+    while let Some((a, b)) = work.pop() {
+        if a >= b {
+            continue;
+        }
+        store::savepoint(tx.exec()).await.map_err(ctx)?;
+        let mut counts = vec![(0, 0, Some(0)); tables.len()];
+        match write_set(tx, tables, &candidates[a..b], &mut counts).await {
+            Ok(()) => {
+                store::release_savepoint(tx.exec()).await.map_err(ctx)?;
+                for (t, c) in res.tables.iter_mut().zip(counts) {
+                    t.0 += c.0;
+                    t.1 += c.1;
+                    t.2 = t.2.zip(c.2).map(|(a, b)| a + b);
+                }
+            }
+            Err(f) if f.data => {
+                store::rollback_savepoint(tx.exec()).await.map_err(ctx)?;
+                if b - a == 1 {
+                    load_failed.push(a);
+                    let t = candidates[a];
+                    let record = original_json(t);
+                    res.errors.push(ErrorRow {
+                        record_key: t.key.clone(),
+                        position: t.position.clone(),
+                        stage: Stage::Load,
+                        column: None,
+                        message: f.message,
+                        record,
+                    });
+                } else {
+                    let mid = a + (b - a) / 2;
+                    // Pushed in reverse so the first half is written first.
+                    work.push((mid, b));
+                    work.push((a, mid));
+                }
+            }
+            Err(f) => return Err(ctx(f)),
+        }
+    }
+    // Read and transform errors of the batch, in order, before load errors.
+    let mut errors: Vec<ErrorRow> = batch
+        .iter()
+        .filter_map(|t| match &t.outcome {
+            Outcome::Failed(e) => Some((**e).clone()),
+            _ => None,
+        })
+        .collect();
+    errors.append(&mut res.errors);
+    res.errors = errors;
+    res.filtered = batch
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Filtered))
+        .count() as i64;
+    res.failed = res.errors.len() as i64;
+    res.written = batch.len() as i64 - res.filtered - res.failed;
+
+    if !res.errors.is_empty() {
+        let refs: Vec<&ErrorRow> = res.errors.iter().collect();
+        store::insert_errors(tx.exec(), progress.run_id, &progress.mapping, &refs)
+            .await
+            .map_err(ctx)?;
+    }
+    let loaded: Vec<&Transformed> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !load_failed.contains(i))
+        .map(|(_, t)| *t)
+        .collect();
+    if resolve {
+        // A record that failed to decode was named by its label (`FILE:line N`);
+        // once it decodes it has its own key, so both names resolve its errors.
+        let labels: Vec<String> = loaded
+            .iter()
+            .filter_map(|t| t.label().filter(|l| *l != t.key))
+            .collect();
+        let mut keys: Vec<&str> = loaded.iter().map(|t| t.key.as_str()).collect();
+        keys.extend(labels.iter().map(String::as_str));
+        keys.extend(
+            batch
+                .iter()
+                .filter(|t| matches!(t.outcome, Outcome::Filtered))
+                .map(|t| t.key.as_str()),
+        );
+        if !keys.is_empty() {
+            store::resolve_errors(tx.exec(), &progress.mapping, &keys)
+                .await
+                .map_err(ctx)?;
+        }
+    }
+    let pairs: Vec<(&str, &str)> = loaded
+        .iter()
+        .filter_map(|t| match &t.outcome {
+            Outcome::Rows {
+                keymap: Some((l, n)),
+                ..
+            } => Some((l.as_str(), n.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !pairs.is_empty() {
+        store::save_keymap(tx.exec(), &progress.mapping, &pairs)
+            .await
+            .map_err(ctx)?;
+    }
+    progress.read = batch.len() as i64;
+    progress.written = res.written;
+    progress.filtered = res.filtered;
+    progress.failed = res.failed;
+    progress.tables = tables
+        .iter()
+        .zip(&res.tables)
+        .map(|(t, (w, u, i))| (t.spec.table.clone(), *w, *u, *i))
+        .collect();
+    tx.save_progress(progress).await.map_err(ctx)?;
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mapping;
+    use crate::value::ColumnType;
+    use std::path::Path;
+
+    fn table(on_conflict: &str) -> BoundTable {
+        let text = format!(
+            "name = \"t\"\n[source]\nkind = \"kv\"\npath = \"x.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"a\", \"b\"]\non_conflict = \"{on_conflict}\"\ncolumns.a = \"value.a\"\ncolumns.b = \"value.b\"\ncolumns.n = \"value.n\"\n"
+        );
+        let m = Mapping::from_str(Path::new("t.toml"), &text).unwrap();
+        let spec = m.tables[0].clone();
+        BoundTable {
+            key_idx: spec.key_indexes(),
+            types: vec![ColumnType::Any; 3],
+            declared: vec![String::new(); 3],
+            nullable: vec![true; 3],
+            spec,
+        }
+    }
+
+    fn row(a: SqlValue, b: i64, n: i64) -> Vec<SqlValue> {
+        vec![a, SqlValue::Int(b), SqlValue::Int(n)]
+    }
+
+    #[test]
+    fn fold_keeps_the_last_row_of_a_key_for_update_and_the_first_for_ignore() {
+        let rows = [
+            row(SqlValue::Text("x".into()), 1, 1),
+            row(SqlValue::Text("y".into()), 1, 2),
+            // Same key as the first: 'x' and 1.
+            row(SqlValue::Text("x".into()), 1, 3),
+            // A key that only looks alike: ('x', 2).
+            row(SqlValue::Text("x".into()), 2, 4),
+            // An untyped column: 1 and '1' are one key.
+            row(SqlValue::Int(1), 1, 5),
+            row(SqlValue::Text("1".into()), 1, 6),
+        ];
+        let refs: Vec<&[SqlValue]> = rows.iter().map(Vec::as_slice).collect();
+        let n = |out: Vec<&[SqlValue]>| -> Vec<i64> {
+            out.iter()
+                .map(|r| match r[2] {
+                    SqlValue::Int(i) => i,
+                    _ => -1,
+                })
+                .collect()
+        };
+        assert_eq!(n(fold(&table("update"), refs.clone())), vec![3, 2, 4, 6]);
+        assert_eq!(n(fold(&table("ignore"), refs.clone())), vec![1, 2, 4, 5]);
+        // `fail` keeps every row: the database reports the conflict.
+        assert_eq!(n(fold(&table("fail"), refs)), vec![1, 2, 3, 4, 5, 6]);
+    }
+}
