@@ -235,6 +235,23 @@ impl<E: Exec + ?Sized> Exec for &mut E {
     }
 }
 
+/// A dialect's connection pool, seen through the neutral interface.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Statements on the pool.
+    fn exec(&self) -> Box<dyn Exec + '_>;
+    /// One connection of the pool, held by the caller.
+    async fn acquire(&self) -> Result<Box<dyn Exec>, DbFailure>;
+    /// A transaction outside the batch writer.
+    async fn begin(&self) -> Result<Box<dyn TxExec>, DbFailure>;
+    async fn close(&self);
+}
+
+/// `map_err` for a sqlx error of driver `DB`: classified, with what was done.
+pub fn fail<DB: Driver>(context: &str) -> impl Fn(sqlx::Error) -> TargetError + '_ {
+    move |e| DB::classify(&e).into_target(context)
+}
+
 /// A transaction opened outside the batch writer.
 #[async_trait]
 pub trait TxExec: Exec {
@@ -275,8 +292,16 @@ pub fn numbered(d: Dialect, sql: &str) -> std::borrow::Cow<'_, str> {
 /// What a sqlx driver tells the [`Exec`] implementations.
 pub trait Driver: sqlx::Database {
     const DIALECT: Dialect;
+    /// What the database's own answer means: bad data, or try again.
+    fn database_failure(d: &dyn sqlx::error::DatabaseError) -> DbFailure;
+
     /// Bad data or a connection failure.
-    fn classify(e: &sqlx::Error) -> DbFailure;
+    fn classify(e: &sqlx::Error) -> DbFailure {
+        match e {
+            sqlx::Error::Database(d) => Self::database_failure(d.as_ref()),
+            other => client_failure(other),
+        }
+    }
 }
 
 /// The [`Exec`] implementations of one sqlx driver: on its pool (each statement
@@ -460,6 +485,28 @@ macro_rules! exec_for {
                     args: &[Arg<'_>],
                 ) -> Result<i64, DbFailure> {
                     insert_id_on(&mut **self, sql, args).await
+                }
+            }
+
+            #[async_trait]
+            impl Connector for sqlx::Pool<$db> {
+                fn exec(&self) -> Box<dyn Exec + '_> {
+                    Box::new(self.clone())
+                }
+                async fn acquire(&self) -> Result<Box<dyn Exec>, DbFailure> {
+                    let conn = sqlx::Pool::acquire(self)
+                        .await
+                        .map_err(|e| <$db as Driver>::classify(&e))?;
+                    Ok(Box::new(conn))
+                }
+                async fn begin(&self) -> Result<Box<dyn TxExec>, DbFailure> {
+                    let tx = sqlx::Pool::begin(self)
+                        .await
+                        .map_err(|e| <$db as Driver>::classify(&e))?;
+                    Ok(Box::new(tx))
+                }
+                async fn close(&self) {
+                    sqlx::Pool::close(self).await;
                 }
             }
 

@@ -4,7 +4,8 @@
 
 use crate::mapping::functions::{parse_bool, parse_decimal, parse_instant, TimeFormat};
 use crate::mapping::{Mapping, OnConflict};
-use crate::pipeline::{bind, RunError};
+use crate::pipeline::RunError;
+use crate::sink::bind;
 use crate::sink::Target;
 use crate::source::{self};
 use crate::tracking::ErrorFilter;

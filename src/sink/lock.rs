@@ -32,12 +32,16 @@ pub struct ServerLock {
     take: &'static str,
     release: &'static str,
     /// The lock's name for a mapping.
-    name: fn(&str) -> String,
+    name: Box<dyn Fn(&str) -> String + Send + Sync>,
     held: Mutex<HashMap<String, Box<dyn Exec>>>,
 }
 
 impl ServerLock {
-    pub fn new(take: &'static str, release: &'static str, name: fn(&str) -> String) -> ServerLock {
+    pub fn new(
+        take: &'static str,
+        release: &'static str,
+        name: Box<dyn Fn(&str) -> String + Send + Sync>,
+    ) -> ServerLock {
         ServerLock {
             take,
             release,
@@ -194,10 +198,18 @@ impl dyn Target + '_ {
 
     /// The run holding the lock is alive (and still holds the server lock).
     pub async fn heartbeat(&self, mapping: &str, run_id: i64) -> Result<(), TargetError> {
-        if let Some(server) = self.server_lock() {
-            self.keep_lock(server, mapping).await?;
-        }
+        self.keep_server_lock(mapping).await?;
         self.store().heartbeat(mapping, run_id).await
+    }
+
+    /// Only check the server lock's connection (re-taking the lock if it was
+    /// lost): while the run's own batch transactions are open, they write the
+    /// heartbeat rows, and an update from outside them would wait for them.
+    pub async fn keep_server_lock(&self, mapping: &str) -> Result<(), TargetError> {
+        match self.server_lock() {
+            Some(server) => self.keep_lock(server, mapping).await,
+            None => Ok(()),
+        }
     }
 
     pub async fn unlock(&self, mapping: &str) -> Result<(), TargetError> {

@@ -8,23 +8,26 @@
 //! records isolated by splitting the batch under savepoints), the run lock
 //! ([`lock`]), and the tracking store (`crate::tracking::store`).
 
+mod bind;
 mod lock;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 mod writer;
 
+pub use bind::{bind, BindError};
 pub use lock::{LockOutcome, ServerLock};
 pub use writer::{write_batch, BatchResult};
 
 pub use crate::db::{client_failure, DbFailure, TargetError};
-use crate::db::{Exec, TxExec};
+use crate::db::{Connector, Exec};
 pub use crate::dialect::{quote_ident, quote_table, Dialect};
 use crate::tracking::store::{self, Store};
 use crate::tracking::Progress;
 use crate::transform::BoundTable;
 use crate::value::{ColumnType, SqlValue};
 use async_trait::async_trait;
+use sqlx::migrate::Migrator;
 use std::path::Path;
 use std::time::Duration;
 
@@ -70,47 +73,6 @@ pub struct UpsertCount {
     /// Rows inserted or updated (unchanged rows are not counted).
     pub changed: u64,
     pub inserted: Option<u64>,
-}
-
-/// Apply a folder of sqlx migrations (several folders may share one target:
-/// migrations applied from another folder are not an error).
-pub async fn run_migrations<'a, A>(
-    dir: &Path,
-    pool: A,
-    applied_sql: &str,
-) -> Result<MigrateReport, TargetError>
-where
-    A: sqlx::Acquire<'a> + Copy,
-    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
-    for<'c> &'c mut <A::Database as sqlx::Database>::Connection:
-        sqlx::Executor<'c, Database = A::Database>,
-    i64: for<'r> sqlx::Decode<'r, A::Database> + sqlx::Type<A::Database>,
-    for<'q> <A::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, A::Database>,
-    usize: sqlx::ColumnIndex<<A::Database as sqlx::Database>::Row>,
-{
-    let fail = |m: String| TargetError::Migrate {
-        dir: dir.display().to_string(),
-        message: m,
-    };
-    let mut migrator = sqlx::migrate::Migrator::new(dir)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    migrator.set_ignore_missing(true);
-    let before: Vec<i64> = {
-        let mut conn = pool.acquire().await.map_err(|e| fail(e.to_string()))?;
-        sqlx::query_scalar::<_, i64>(applied_sql)
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap_or_default()
-    };
-    migrator.run(pool).await.map_err(|e| fail(e.to_string()))?;
-    Ok(MigrateReport {
-        applied: migrator
-            .iter()
-            .filter(|m| !m.migration_type.is_down_migration() && !before.contains(&m.version))
-            .map(|m| (m.version, m.description.to_string()))
-            .collect(),
-    })
 }
 
 /// One batch transaction. A dialect writes the rows; the tracking writes of
@@ -160,16 +122,22 @@ pub trait Lock: Send + Sync {
     }
 }
 
-/// Migrations, backups and the reads of `verify`.
+/// Schema migrations on the target's pool (sqlx's `Migrator`).
 #[async_trait]
-pub trait Admin: Send + Sync {
-    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError>;
+pub trait Migrations: Send + Sync {
+    /// Apply the migrations of a migrator (sqlx's `Migrator::run` on the pool).
+    async fn run_migrator(&self, migrator: &Migrator) -> Result<(), sqlx::migrate::MigrateError>;
     /// `cutover migrate`: info, run or revert the migrations of a folder.
     async fn migrations(
         &self,
         dir: &Path,
         action: &crate::migrate::Action,
     ) -> Result<crate::migrate::Report, crate::migrate::MigrationError>;
+}
+
+/// Backups and the reads of `verify`.
+#[async_trait]
+pub trait Admin: Send + Sync {
     /// A consistent copy of the database in `path` (SQLite), or the command
     /// that makes one (servers).
     async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError>;
@@ -188,7 +156,7 @@ pub trait Admin: Send + Sync {
 /// dialect implements the small traits above and says how to reach its pool;
 /// the tracking store ([`Target::store`]) and the run lock are written once.
 #[async_trait]
-pub trait Target: Introspect + Write + Lock + Admin {
+pub trait Target: Introspect + Write + Lock + Migrations + Admin {
     fn dialect(&self) -> Dialect;
     /// The URL as given (with its password): to open a second connection.
     fn url(&self) -> &str;
@@ -196,27 +164,125 @@ pub trait Target: Introspect + Write + Lock + Admin {
     fn display_url(&self) -> String {
         crate::redact_url(self.url())
     }
-    /// Statements on the pool.
-    fn exec(&self) -> Box<dyn Exec + '_>;
-    /// One connection of the pool, held by the caller.
-    async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError>;
-    /// A transaction outside the batch writer (DDL of the tracking tables).
-    async fn begin_exec(&self) -> Result<Box<dyn TxExec>, TargetError>;
-    async fn close(&self);
+    /// The connection pool.
+    fn pool(&self) -> &dyn Connector;
 }
 
+/// The parts of [`Target`] and [`Migrations`] that only name the dialect's
+/// pool: `pool_target!(Type, Dialect::X, "SELECT version, <installed_on as
+/// text>, execution_time FROM _sqlx_migrations")`.
+macro_rules! pool_target {
+    ($t:ty, $dialect:expr, $applied_sql:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::sink::Target for $t {
+            fn dialect(&self) -> $crate::dialect::Dialect {
+                $dialect
+            }
+
+            fn url(&self) -> &str {
+                &self.url
+            }
+
+            fn pool(&self) -> &dyn $crate::db::Connector {
+                &self.pool
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::sink::Migrations for $t {
+            async fn run_migrator(
+                &self,
+                migrator: &sqlx::migrate::Migrator,
+            ) -> Result<(), sqlx::migrate::MigrateError> {
+                migrator.run(&self.pool).await
+            }
+
+            async fn migrations(
+                &self,
+                dir: &std::path::Path,
+                action: &$crate::migrate::Action,
+            ) -> Result<$crate::migrate::Report, $crate::migrate::MigrationError> {
+                $crate::migrate::execute(&self.pool, dir, action, $applied_sql).await
+            }
+        }
+    };
+}
+pub(crate) use pool_target;
+
 impl dyn Target + '_ {
+    /// Statements on the pool.
+    pub fn exec(&self) -> Box<dyn Exec + '_> {
+        self.pool().exec()
+    }
+
+    /// One connection of the pool, held by the caller.
+    pub async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError> {
+        self.pool()
+            .acquire()
+            .await
+            .map_err(crate::db::ctx("connecting"))
+    }
+
+    /// Let go of the run locks still held and close the pool.
+    pub async fn close(&self) {
+        if let Some(lock) = self.server_lock() {
+            lock.release_all().await;
+        }
+        self.pool().close().await;
+    }
+
     /// The tracking tables, read and written outside a batch.
     pub fn store(&self) -> Store<'_> {
         Store::new(self.exec())
     }
 
     pub async fn ensure_tracking(&self) -> Result<(), TargetError> {
-        let mut tx = self.begin_exec().await?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(crate::db::ctx("creating the tracking tables"))?;
         store::create_tables(&mut *tx).await?;
         tx.commit()
             .await
             .map_err(crate::db::ctx("creating the tracking tables"))
+    }
+
+    /// Apply a folder of sqlx migrations (several folders may share one target:
+    /// migrations applied from another folder are not an error).
+    pub async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
+        let fail = |m: String| TargetError::Migrate {
+            dir: dir.display().to_string(),
+            message: m,
+        };
+        let mut migrator = Migrator::new(dir).await.map_err(|e| fail(e.to_string()))?;
+        migrator.set_ignore_missing(true);
+        // Only a missing table means "nothing applied yet": any other failure to
+        // read it is an error, not an empty list.
+        let before: Vec<i64> = if self.describe_table("_sqlx_migrations").await?.is_some() {
+            self.exec()
+                .fetch("SELECT version FROM _sqlx_migrations WHERE success", &[])
+                .await
+                .and_then(|rows| rows.iter().map(|r| r.int("version")).collect())
+                .map_err(|f| {
+                    fail(format!(
+                        "reading the migrations applied before: {}",
+                        f.message
+                    ))
+                })?
+        } else {
+            Vec::new()
+        };
+        self.run_migrator(&migrator)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(MigrateReport {
+            applied: migrator
+                .iter()
+                .filter(|m| !m.migration_type.is_down_migration() && !before.contains(&m.version))
+                .map(|m| (m.version, m.description.to_string()))
+                .collect(),
+        })
     }
 
     /// `SELECT count(*)` of a table.
@@ -265,6 +331,29 @@ pub fn fetch_sql(
         key.join(", "),
         tuples.join(", ")
     )
+}
+
+/// The mapped columns of a fetched row as text; a value that does not decode
+/// is an error naming the table and column (never taken for a NULL, which
+/// verify would report as a difference).
+pub(crate) fn text_cells<R>(row: &R, table: &BoundTable) -> Result<Vec<Option<String>>, TargetError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    table
+        .column_names()
+        .enumerate()
+        .map(|(i, name)| {
+            row.try_get::<Option<String>, _>(i)
+                .map_err(|e| TargetError::Db {
+                    context: format!("reading table {} (column {name}) as text", table.spec.table),
+                    message: e.to_string(),
+                    retryable: false,
+                })
+        })
+        .collect()
 }
 
 /// Open one connection outside the pool before making the pool: a wrong host

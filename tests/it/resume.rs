@@ -331,3 +331,75 @@ fn parallel_writers_keep_the_checkpoint_exact(db: &TestDb) {
 crate::on_server_targets!(parallel_writers, |db| {
     parallel_writers_keep_the_checkpoint_exact(db)
 });
+
+/// Regression: the heartbeat of a run on a server updated the run's row from
+/// outside while a parallel batch transaction of the same run held that row
+/// (written, not yet committed, and not polled while the heartbeat waited):
+/// PostgreSQL waited for ever, MariaDB for its lock wait time-out. Runs longer
+/// than the heartbeat interval (20 s) hung; here the interval is 2 ms.
+fn heartbeats_never_wait_for_the_runs_own_batches(db: &TestDb) {
+    let n = 20_000;
+    let mapping = kv_job(db.dir(), "beat", n);
+    let m = mapping.to_str().unwrap();
+    let mut child = db
+        .cmd(&["run", m, "--batch-size", "200", "--workers", "2"])
+        .env("CUTOVER_HEARTBEAT_MS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cutover");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the run did not finish within 120 s (a heartbeat waiting for the run's own transaction)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert_complete(db, n);
+    assert_eq!(
+        db.count("SELECT count(*) FROM cutover_runs WHERE status = 'succeeded'"),
+        1
+    );
+}
+
+crate::on_server_targets!(heartbeats_with_batches_in_flight, |db| {
+    heartbeats_never_wait_for_the_runs_own_batches(db)
+});
+
+/// Regression: the same mapping loading two databases of one server (staging
+/// and production side by side) runs in both at once: MySQL's GET_LOCK names
+/// are global to the server, and the lock's name now holds the database. (On
+/// PostgreSQL advisory locks belong to their database already.)
+fn one_mapping_loads_two_databases_of_a_server_at_once(db: &TestDb) {
+    let other = TestDb::of(db.kind).expect("a second database on the same server");
+    let mapping = kv_job(db.dir(), "twice", N);
+    let m = mapping.to_str().unwrap();
+    let mut first = db.spawn(&["run", m, "--batch-size", "500", "--commit-every", "1000"]);
+    wait_while_running(&mut first, "the first run to hold the lock", || {
+        db.table_exists("cutover_locks")
+            && db.count("SELECT count(*) FROM cutover_locks WHERE mapping = 'twice'") == 1
+    });
+    let small = kv_job(other.dir(), "twice", 1_000);
+    let second = other.run(&["run", small.to_str().unwrap()]);
+    assert_eq!(
+        second.code, 0,
+        "the run on the other database was refused\nstdout:\n{}\nstderr:\n{}",
+        second.stdout, second.stderr
+    );
+    assert!(
+        first.try_wait().expect("wait").is_none(),
+        "the first run ended before the second started: the test proved nothing"
+    );
+    assert!(first.wait().expect("wait").success());
+    assert_complete(db, N);
+    assert_complete(&other, 1_000);
+}
+
+crate::on_server_targets!(two_databases_one_mapping, |db| {
+    one_mapping_loads_two_databases_of_a_server_at_once(db)
+});

@@ -560,3 +560,106 @@ fn a_later_mapping_that_does_not_fit_stops_the_run_before_any_write() {
     );
     assert_eq!(db.count("SELECT count(*) FROM a"), 0);
 }
+
+/// Regression: a retry that fails after it recorded its run (here the source
+/// became unreadable: a gzip stream cut short) records the run as failed with
+/// the reason, instead of leaving it `running` for ever.
+#[test]
+fn a_retry_that_fails_records_its_run_as_failed() {
+    use std::io::Write as _;
+    let db = TestDb::sqlite();
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);",
+    );
+    let mut lines = String::new();
+    for i in 0..2000 {
+        let n = if i == 1500 {
+            "\"bad\"".to_string()
+        } else {
+            i.to_string()
+        };
+        lines.push_str(&format!(
+            "{{\"key\":\"k{i}\",\"value\":{{\"id\":{i},\"n\":{n}}}}}\n"
+        ));
+    }
+    let gz = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    std::fs::write(d.join("data.jsonl.gz"), gz(&lines)).unwrap();
+    let mapping = d.join("t.toml");
+    write(
+        &mapping,
+        "name = \"t\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl.gz\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n | int\"\n",
+    );
+    let m = mapping.to_str().unwrap();
+    let out = db.run(&["run", m]).ok();
+    assert!(out.stdout.contains("1 failed"), "{}", out.stdout);
+    // The dump is cut short before the failed record: reading it again fails.
+    let full = gz(&lines);
+    std::fs::write(d.join("data.jsonl.gz"), &full[..full.len() / 3]).unwrap();
+    let out = db.run(&["retry", m]);
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = db.rows("SELECT status, message FROM cutover_runs ORDER BY id DESC LIMIT 1");
+    assert_eq!(run[0][0].as_deref(), Some("failed"), "{run:?}");
+    let message = run[0][1].clone().unwrap_or_default();
+    assert!(message.contains("data.jsonl.gz"), "{message}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM cutover_runs WHERE status = 'running'"),
+        0
+    );
+}
+
+/// Regression: a target value that cannot be read back as text (here bytes
+/// that are not UTF-8, written behind cutover's back) is an error naming the
+/// table and column, not a "difference" with NULL.
+#[test]
+fn verify_reports_a_value_it_cannot_read_as_an_error() {
+    let db = TestDb::sqlite();
+    db.run(&["run", "mappings/forge_signatures.toml"]).ok();
+    db.exec("UPDATE signature SET signed_at = CAST(X'FFFE41' AS TEXT) WHERE rowid = (SELECT min(rowid) FROM signature)");
+    let out = db.run(&["verify", "mappings/forge_signatures.toml"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("reading table signature (column signed_at) as text"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(!out.stdout.contains("different in"), "{}", out.stdout);
+}
+
+/// Regression: a `_sqlx_migrations` table that cannot be read (here it lacks
+/// sqlx's `success` column) stops the run with that reason; it was taken for
+/// "no migration applied yet".
+#[test]
+fn an_unreadable_migrations_table_is_an_error_not_an_empty_history() {
+    let db = TestDb::sqlite();
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+    );
+    write(
+        &d.join("data.jsonl"),
+        "{\"key\":\"1\",\"value\":{\"id\":1}}\n",
+    );
+    write(
+        &d.join("t.toml"),
+        "name = \"t\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\n",
+    );
+    db.exec("CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT)");
+    let out = db.run(&["run", d.join("t.toml").to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("reading the migrations applied before: no such column: success"),
+        "{}",
+        out.stderr
+    );
+    assert!(!db.table_exists("t"));
+}

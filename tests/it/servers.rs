@@ -617,3 +617,45 @@ fn postgres_identity_always_columns_are_refused_on_first_loads_too() {
         .unwrap_or_default();
     assert!(message.contains("GENERATED ALWAYS"), "{message}");
 }
+
+/// Regression: MySQL enum labels that hold a comma (`ENUM('a,b','c')`) were
+/// split into two labels, so the value `a,b` was refused and `a` accepted.
+#[test]
+fn mysql_enum_labels_with_commas_are_whole_labels() {
+    let Some(db) = TestDb::mysql() else { return };
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE t (id INT PRIMARY KEY, size ENUM('small, cheap','large','It''s, big')) CHARACTER SET utf8mb4;",
+    );
+    write(
+        &d.join("data.jsonl"),
+        "{\"key\":\"1\",\"value\":{\"id\":1,\"size\":\"small, cheap\"}}\n{\"key\":\"2\",\"value\":{\"id\":2,\"size\":\"It's, big\"}}\n{\"key\":\"3\",\"value\":{\"id\":3,\"size\":\"small\"}}\n",
+    );
+    write(
+        &d.join("t.toml"),
+        "name = \"t\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.size = \"value.size\"\n",
+    );
+    let out = db.run(&["run", d.join("t.toml").to_str().unwrap()]).ok();
+    assert!(
+        out.stdout
+            .contains("3 read, 2 written, 0 filtered, 1 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        db.rows("SELECT id, size FROM t ORDER BY id"),
+        vec![
+            vec![Some("1".into()), Some("small, cheap".into())],
+            vec![Some("2".into()), Some("It's, big".into())],
+        ]
+    );
+    let e = db.rows("SELECT record_key, message FROM cutover_errors");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0][0].as_deref(), Some("3"));
+    assert_eq!(
+        e[0][1].as_deref(),
+        Some("'small' is not one of the enum's values (small, cheap, large, It's, big)"),
+        "{e:?}"
+    );
+}

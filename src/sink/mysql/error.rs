@@ -1,8 +1,9 @@
 //! Which MySQL/MariaDB/TiDB failures are bad data (the batch is split to find
 //! the record) and which are retried on a fresh connection (by error number).
 
-use crate::db::{DbFailure, TargetError};
+use crate::db::{DbFailure, Driver, TargetError};
 use crate::dialect::Dialect;
+use sqlx::error::DatabaseError;
 
 /// Server error numbers that mean "try again on a fresh connection".
 fn retryable_code(code: &str) -> bool {
@@ -22,31 +23,29 @@ fn retryable_code(code: &str) -> bool {
     )
 }
 
-pub(crate) fn classify(e: &sqlx::Error) -> DbFailure {
-    match e {
-        sqlx::Error::Database(d) => {
-            let code = d
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .map(|m| m.number().to_string())
-                .unwrap_or_default();
-            DbFailure {
-                data: !retryable_code(&code),
-                message: format!("{} [error {code}]", d.message()),
-            }
-        }
-        other => crate::db::client_failure(other),
-    }
-}
-
-impl crate::db::Driver for sqlx::MySql {
+impl Driver for sqlx::MySql {
     const DIALECT: Dialect = Dialect::Mysql;
-    fn classify(e: &sqlx::Error) -> DbFailure {
-        classify(e)
+
+    fn database_failure(d: &dyn DatabaseError) -> DbFailure {
+        let code = d
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|m| m.number().to_string())
+            .unwrap_or_default();
+        DbFailure {
+            data: !retryable_code(&code),
+            message: format!("{} [error {code}]", d.message()),
+        }
     }
 }
 
+/// Bad data or a connection failure.
+pub(super) fn classify(e: &sqlx::Error) -> DbFailure {
+    <sqlx::MySql as Driver>::classify(e)
+}
+
+/// `map_err` with what was being done.
 pub(super) fn db(context: &str) -> impl Fn(sqlx::Error) -> TargetError + '_ {
-    move |e| classify(&e).into_target(context)
+    crate::db::fail::<sqlx::MySql>(context)
 }
 
 #[cfg(test)]

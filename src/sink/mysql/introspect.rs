@@ -53,21 +53,41 @@ pub fn column_type(declared: &str) -> ColumnType {
         "binary" | "varbinary" | "blob" | "tinyblob" | "mediumblob" | "longblob" => {
             ColumnType::Bytes
         }
-        "enum" => {
-            let inner = d
+        "enum" => ColumnType::Enum(
+            declared
                 .find('(')
-                .and_then(|i| declared.get(i + 1..declared.len().saturating_sub(1)));
-            let values = inner
-                .map(|s| {
-                    s.split(',')
-                        .map(|v| v.trim().trim_matches('\'').replace("''", "'"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            ColumnType::Enum(values)
-        }
+                .map(|i| enum_labels(&declared[i + 1..]))
+                .unwrap_or_default(),
+        ),
         _ => ColumnType::Any,
     }
+}
+
+/// The labels of `enum('a','b,c','It''s')` as `information_schema` writes them
+/// (after the opening parenthesis): quoted, a quote doubled inside a label, and
+/// commas only between labels.
+fn enum_labels(list: &str) -> Vec<String> {
+    let mut labels = Vec::new();
+    let mut chars = list.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue; // a comma, a blank or the closing parenthesis
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    label.push('\'');
+                    continue;
+                }
+                break;
+            }
+            label.push(c);
+        }
+        labels.push(label);
+    }
+    labels
 }
 
 #[async_trait]
@@ -191,6 +211,16 @@ mod tests {
         assert_eq!(
             column_type("enum('Draft','It''s')"),
             ColumnType::Enum(vec!["Draft".into(), "It's".into()])
+        );
+        // Regression: a label holding a comma (or a quote and a comma) is one label.
+        assert_eq!(
+            column_type("enum('a,b','c','It''s, ok','')"),
+            ColumnType::Enum(vec![
+                "a,b".into(),
+                "c".into(),
+                "It's, ok".into(),
+                String::new()
+            ])
         );
         assert_eq!(
             column_type("datetime(3)"),

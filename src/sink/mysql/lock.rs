@@ -1,29 +1,33 @@
 //! The run lock's server side on MySQL and MariaDB: `GET_LOCK` on the
-//! mapping's name, released by the server if the process dies. (`GET_LOCK` is
-//! local to one node of a Galera cluster.)
+//! database's and the mapping's name, released by the server if the process
+//! dies. `GET_LOCK` names are global to the server (and local to one node of a
+//! Galera cluster), so the name holds the database: the same mapping loading
+//! two databases of one server (staging and production) takes two locks.
 
 use super::MySqlTarget;
 use crate::sink::{Lock, ServerLock};
 
-/// GET_LOCK names are limited to 64 characters.
-fn lock_name(mapping: &str) -> String {
-    let name = format!("cutover:{mapping}");
+/// The lock of a mapping in a database; GET_LOCK names are limited to 64
+/// characters, so a longer one is hashed.
+fn lock_name(database: &str, mapping: &str) -> String {
+    let name = format!("cutover:{database}/{mapping}");
     if name.len() <= 64 {
         name
     } else {
         use sha2::{Digest, Sha256};
+        let id = format!("{database}/{mapping}");
         format!(
             "cutover:{}",
-            &hex::encode(Sha256::digest(mapping.as_bytes()))[..48]
+            &hex::encode(Sha256::digest(id.as_bytes()))[..48]
         )
     }
 }
 
-pub(super) fn named_lock() -> ServerLock {
+pub(super) fn named_lock(database: String) -> ServerLock {
     ServerLock::new(
         "SELECT COALESCE(GET_LOCK(?, 0), 0) AS got",
         "SELECT RELEASE_LOCK(?)",
-        lock_name,
+        Box::new(move |mapping| lock_name(&database, mapping)),
     )
 }
 
@@ -39,7 +43,11 @@ mod tests {
 
     #[test]
     fn lock_names_fit_get_lock() {
-        assert!(lock_name(&"x".repeat(100)).len() <= 64);
-        assert_eq!(lock_name("short"), "cutover:short");
+        assert!(lock_name("db", &"x".repeat(100)).len() <= 64);
+        assert_eq!(lock_name("db", "short"), "cutover:db/short");
+        assert_ne!(
+            lock_name("a", &"x".repeat(100)),
+            lock_name("b", &"x".repeat(100))
+        );
     }
 }

@@ -12,9 +12,8 @@ mod upsert;
 pub use introspect::column_type;
 pub use upsert::upsert_sql;
 
-use crate::db::{Exec, TxExec};
 use crate::dialect::Dialect;
-use crate::sink::{Admin, MigrateReport, ServerLock, Target, TargetError};
+use crate::sink::{Admin, ServerLock, TargetError};
 use crate::transform::BoundTable;
 use crate::value::SqlValue;
 use async_trait::async_trait;
@@ -44,6 +43,7 @@ impl MySqlTarget {
             .charset("utf8mb4")
             .timezone(Some("+00:00".to_string()));
         super::probe(&opts, url).await?;
+        let database = opts.get_database().unwrap_or_default().to_string();
         let pool = MySqlPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
@@ -60,70 +60,19 @@ impl MySqlTarget {
         Ok(MySqlTarget {
             pool,
             url: url.to_string(),
-            lock: lock::named_lock(),
+            lock: lock::named_lock(database),
         })
     }
 }
 
-#[async_trait]
-impl Target for MySqlTarget {
-    fn dialect(&self) -> Dialect {
-        Dialect::Mysql
-    }
-
-    fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn exec(&self) -> Box<dyn Exec + '_> {
-        Box::new(self.pool.clone())
-    }
-
-    async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError> {
-        let conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        Ok(Box::new(conn))
-    }
-
-    async fn begin_exec(&self) -> Result<Box<dyn TxExec>, TargetError> {
-        let tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting a transaction"))?;
-        Ok(Box::new(tx))
-    }
-
-    async fn close(&self) {
-        self.lock.release_all().await;
-        self.pool.close().await;
-    }
-}
+crate::sink::pool_target!(
+    MySqlTarget,
+    Dialect::Mysql,
+    "SELECT version, CAST(installed_on AS CHAR), execution_time FROM _sqlx_migrations"
+);
 
 #[async_trait]
 impl Admin for MySqlTarget {
-    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
-        super::run_migrations(
-            dir,
-            &self.pool,
-            "SELECT version FROM _sqlx_migrations WHERE success",
-        )
-        .await
-    }
-
-    async fn migrations(
-        &self,
-        dir: &Path,
-        action: &crate::migrate::Action,
-    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
-        crate::migrate::execute(
-            &self.pool,
-            dir,
-            action,
-            "SELECT version, CAST(installed_on AS CHAR), execution_time FROM _sqlx_migrations",
-        )
-        .await
-    }
-
     async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
         let opts = MySqlConnectOptions::from_str(&self.url).map_err(db("reading the URL"))?;
         Ok(Some(format!(
@@ -157,11 +106,7 @@ impl Admin for MySqlTarget {
                 }
             }
             for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
-                out.push(
-                    (0..table.spec.columns.len())
-                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
-                        .collect(),
-                );
+                out.push(super::text_cells(&r, table)?);
             }
         }
         Ok(out)

@@ -1,8 +1,9 @@
 //! Which PostgreSQL failures are bad data (the batch is split to find the
 //! record) and which are retried on a fresh connection (by SQLSTATE).
 
-use crate::db::{DbFailure, TargetError};
+use crate::db::{DbFailure, Driver, TargetError};
 use crate::dialect::Dialect;
+use sqlx::error::DatabaseError;
 
 /// SQLSTATE classes that mean "try again on a fresh connection".
 fn retryable_state(code: &str) -> bool {
@@ -14,32 +15,30 @@ fn retryable_state(code: &str) -> bool {
         || code == "55P03" // lock not available
 }
 
-pub(crate) fn classify(e: &sqlx::Error) -> DbFailure {
-    match e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
-            let detail = d
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .and_then(|p| p.detail().map(|s| format!(" ({s})")))
-                .unwrap_or_default();
-            DbFailure {
-                data: !retryable_state(&code),
-                message: format!("{}{detail} [SQLSTATE {code}]", d.message()),
-            }
-        }
-        other => crate::db::client_failure(other),
-    }
-}
-
-impl crate::db::Driver for sqlx::Postgres {
+impl Driver for sqlx::Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
-    fn classify(e: &sqlx::Error) -> DbFailure {
-        classify(e)
+
+    fn database_failure(d: &dyn DatabaseError) -> DbFailure {
+        let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+        let detail = d
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|p| p.detail().map(|s| format!(" ({s})")))
+            .unwrap_or_default();
+        DbFailure {
+            data: !retryable_state(&code),
+            message: format!("{}{detail} [SQLSTATE {code}]", d.message()),
+        }
     }
 }
 
+/// Bad data or a connection failure.
+pub(super) fn classify(e: &sqlx::Error) -> DbFailure {
+    <sqlx::Postgres as Driver>::classify(e)
+}
+
+/// `map_err` with what was being done.
 pub(super) fn db(context: &str) -> impl Fn(sqlx::Error) -> TargetError + '_ {
-    move |e| classify(&e).into_target(context)
+    crate::db::fail::<sqlx::Postgres>(context)
 }
 
 #[cfg(test)]

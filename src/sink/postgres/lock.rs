@@ -8,7 +8,8 @@ pub(super) fn advisory_lock() -> ServerLock {
     ServerLock::new(
         "SELECT CASE WHEN pg_try_advisory_lock(hashtextextended(?, 0)) THEN 1 ELSE 0 END AS got",
         "SELECT pg_advisory_unlock(hashtextextended(?, 0))",
-        |mapping| format!("cutover:{mapping}"),
+        // Advisory locks belong to the database already.
+        Box::new(|mapping| format!("cutover:{mapping}")),
     )
 }
 

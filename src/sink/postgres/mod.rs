@@ -23,9 +23,8 @@ pub use copy::copy_rows;
 pub use introspect::column_type;
 pub use upsert::upsert_sql;
 
-use crate::db::{Exec, TxExec};
 use crate::dialect::Dialect;
-use crate::sink::{Admin, MigrateReport, ServerLock, Target, TargetError};
+use crate::sink::{Admin, ServerLock, TargetError};
 use crate::transform::BoundTable;
 use crate::value::SqlValue;
 use async_trait::async_trait;
@@ -76,65 +75,14 @@ impl PgTarget {
     }
 }
 
-#[async_trait]
-impl Target for PgTarget {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-
-    fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn exec(&self) -> Box<dyn Exec + '_> {
-        Box::new(self.pool.clone())
-    }
-
-    async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError> {
-        let conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        Ok(Box::new(conn))
-    }
-
-    async fn begin_exec(&self) -> Result<Box<dyn TxExec>, TargetError> {
-        let tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting a transaction"))?;
-        Ok(Box::new(tx))
-    }
-
-    async fn close(&self) {
-        self.lock.release_all().await;
-        self.pool.close().await;
-    }
-}
+crate::sink::pool_target!(
+    PgTarget,
+    Dialect::Postgres,
+    "SELECT version, installed_on::text, execution_time FROM _sqlx_migrations"
+);
 
 #[async_trait]
 impl Admin for PgTarget {
-    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
-        super::run_migrations(
-            dir,
-            &self.pool,
-            "SELECT version FROM _sqlx_migrations WHERE success",
-        )
-        .await
-    }
-
-    async fn migrations(
-        &self,
-        dir: &Path,
-        action: &crate::migrate::Action,
-    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
-        crate::migrate::execute(
-            &self.pool,
-            dir,
-            action,
-            "SELECT version, installed_on::text, execution_time FROM _sqlx_migrations",
-        )
-        .await
-    }
-
     async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
         Ok(Some(format!(
             "pg_dump --format=custom --file='{}' '{}'",
@@ -173,11 +121,7 @@ impl Admin for PgTarget {
                 }
             }
             for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
-                out.push(
-                    (0..table.spec.columns.len())
-                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
-                        .collect(),
-                );
+                out.push(super::text_cells(&r, table)?);
             }
         }
         Ok(out)

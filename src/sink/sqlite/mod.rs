@@ -9,9 +9,8 @@ mod upsert;
 pub use introspect::column_type;
 pub use upsert::upsert_sql;
 
-use crate::db::{Exec, TxExec};
 use crate::dialect::Dialect;
-use crate::sink::{Admin, MigrateReport, Target, TargetError};
+use crate::sink::{Admin, TargetError};
 use crate::transform::BoundTable;
 use crate::value::SqlValue;
 use async_trait::async_trait;
@@ -64,64 +63,14 @@ impl SqliteTarget {
     }
 }
 
-#[async_trait]
-impl Target for SqliteTarget {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-
-    fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn exec(&self) -> Box<dyn Exec + '_> {
-        Box::new(self.pool.clone())
-    }
-
-    async fn acquire(&self) -> Result<Box<dyn Exec>, TargetError> {
-        let conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        Ok(Box::new(conn))
-    }
-
-    async fn begin_exec(&self) -> Result<Box<dyn TxExec>, TargetError> {
-        let tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting a transaction"))?;
-        Ok(Box::new(tx))
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
+crate::sink::pool_target!(
+    SqliteTarget,
+    Dialect::Sqlite,
+    "SELECT version, CAST(installed_on AS TEXT), execution_time FROM _sqlx_migrations"
+);
 
 #[async_trait]
 impl Admin for SqliteTarget {
-    async fn migrate(&self, dir: &Path) -> Result<MigrateReport, TargetError> {
-        super::run_migrations(
-            dir,
-            &self.pool,
-            "SELECT version FROM _sqlx_migrations WHERE success",
-        )
-        .await
-    }
-
-    async fn migrations(
-        &self,
-        dir: &Path,
-        action: &crate::migrate::Action,
-    ) -> Result<crate::migrate::Report, crate::migrate::MigrationError> {
-        crate::migrate::execute(
-            &self.pool,
-            dir,
-            action,
-            "SELECT version, CAST(installed_on AS TEXT), execution_time FROM _sqlx_migrations",
-        )
-        .await
-    }
-
     async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError> {
         sqlx::query("VACUUM INTO ?")
             .bind(path.to_string_lossy().to_string())
@@ -153,11 +102,7 @@ impl Admin for SqliteTarget {
                 }
             }
             for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
-                out.push(
-                    (0..table.spec.columns.len())
-                        .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
-                        .collect(),
-                );
+                out.push(super::text_cells(&r, table)?);
             }
         }
         Ok(out)

@@ -1,0 +1,419 @@
+//! One mapping's run: its schema, the checks, the run lock, the resume
+//! decision, then batches from the stages to the writers until the source ends,
+//! Ctrl-C, or a failure; the run row records how it ended.
+
+use super::dry_run::{DryCount, DryKeymap};
+use super::options::writers;
+use super::progress::progress_bar;
+use super::stages::{LookupPlan, Stages};
+use super::summary::{Counters, RunSummary, TableSummary};
+use super::writer::{Prefix, RunCtx, Writer};
+use super::{bind, resume, Cancel, RunError, RunOptions};
+use crate::dialect::Dialect;
+use crate::mapping::Mapping;
+use crate::sink::{LockOutcome, Target, TargetError};
+use crate::source::{self, Source, SourceError};
+use crate::tracking::{Holder, NewRun, Progress, RunStatus};
+use crate::transform::{BoundTable, Transformer};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// Load one mapping. The mapping must have been validated by [`Mapping::load`].
+pub async fn run_mapping(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    // The mapping's own schema first (its tables must exist to be checked), then
+    // every check against the target, and only then the tracking tables.
+    if !opts.dry_run {
+        if let Some(dir) = &mapping.schema {
+            let report = target.migrate(dir).await?;
+            for (v, d) in &report.applied {
+                info!(target: super::LOG_TARGET, mapping = %mapping.name, version = v, description = %d, "applied migration");
+            }
+        }
+    }
+    let tables = bind(target, &mapping).await?;
+    if !opts.dry_run {
+        target.ensure_tracking().await?;
+    }
+    let src_err = |source| RunError::Source {
+        mapping: mapping.name.clone(),
+        source,
+    };
+    let source = source::open(&mapping).map_err(src_err)?;
+    if opts.dry_run {
+        return stream(
+            target,
+            mapping.clone(),
+            tables,
+            source,
+            opts,
+            cancel,
+            None,
+            started,
+        )
+        .await;
+    }
+    let me = Holder::me(None);
+    match target.try_lock(&mapping.name, &me).await? {
+        LockOutcome::Held(holder) => {
+            return Err(RunError::Locked {
+                mapping: mapping.name.clone(),
+                holder,
+            })
+        }
+        LockOutcome::Acquired { replaced } => {
+            if let Some(h) = replaced {
+                warn!(target: super::LOG_TARGET, mapping = %mapping.name, "took over the run lock of {h}, which is gone");
+            }
+        }
+    }
+    let result = run_locked(
+        target,
+        mapping.clone(),
+        tables,
+        source,
+        opts,
+        cancel,
+        started,
+    )
+    .await;
+    if let Err(e) = target.unlock(&mapping.name).await {
+        warn!(target: super::LOG_TARGET, mapping = %mapping.name, "could not release the run lock: {e}");
+    }
+    result
+}
+
+async fn run_locked(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    tables: Vec<BoundTable>,
+    mut source: Box<dyn Source>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+    started: Instant,
+) -> Result<RunSummary, RunError> {
+    let name = mapping.name.clone();
+    let fingerprint = source.fingerprint();
+    let resume = resume::decide(target, &mapping, opts, &fingerprint).await?;
+    let resume_info = resume.as_ref().map(|(run, cp)| {
+        (
+            run.id,
+            cp.position.clone().unwrap_or_default(),
+            cp.records_committed,
+        )
+    });
+    let options = serde_json::json!({
+        "batch_size": opts.batch_size,
+        "max_errors": opts.max_errors,
+        "restart": opts.restart,
+        "workers": writers(target.dialect(), opts),
+        "resumed_from_run": resume_info.as_ref().map(|r| r.0),
+        "resumed_from_position": resume_info.as_ref().map(|r| r.1.clone()),
+        "target": target.display_url(),
+        "source": source.describe(),
+    });
+    let run_id = target
+        .store()
+        .start_run(&NewRun {
+            mapping: name.clone(),
+            checksum: mapping.checksum.clone(),
+            dry_run: false,
+            host: crate::tracking::this_host(),
+            pid: std::process::id(),
+            options: options.to_string(),
+        })
+        .await?;
+    target.heartbeat(&name, run_id).await?;
+    if let Some((_, cp)) = &resume {
+        if let Some(pos) = cp.position() {
+            info!(target: super::LOG_TARGET, mapping = %name, run_id, from_run = cp.run_id, position = %pos, "resuming from the checkpoint");
+            if let Err(e) = source.seek(&pos) {
+                let _ = target
+                    .store()
+                    .finish_run(run_id, RunStatus::Failed, Some(&e.to_string()))
+                    .await;
+                return Err(RunError::Source {
+                    mapping: name,
+                    source: e,
+                });
+            }
+        }
+    } else {
+        info!(target: super::LOG_TARGET, mapping = %name, run_id, "starting a full pass");
+    }
+    let ctx = RunCtx {
+        run_id,
+        base_committed: resume.as_ref().map_or(0, |(_, cp)| cp.records_committed),
+        fingerprint,
+        resolve: target.store().unresolved_errors(&name).await? > 0,
+    };
+    let mut summary = stream(
+        target,
+        mapping,
+        tables,
+        source,
+        opts,
+        cancel,
+        Some(ctx),
+        started,
+    )
+    .await?;
+    summary.resumed_from = resume_info.map(|(r, p, _)| (r, p));
+    Ok(summary)
+}
+
+/// Where `lookup()` finds its ids: a dry run creates no tracking tables, so
+/// without a key map on the target only what earlier mappings of the same dry
+/// run would record is known.
+async fn lookup_plan(
+    target: &dyn Target,
+    transformer: &Transformer,
+    opts: &RunOptions,
+) -> Result<LookupPlan, RunError> {
+    let keymap_exists = !opts.dry_run || target.describe_table("cutover_keymap").await?.is_some();
+    let url =
+        (!transformer.lookups().is_empty() && keymap_exists).then(|| target.url().to_string());
+    let dry = match (
+        &opts.dry_keymap,
+        opts.dry_run,
+        transformer.lookups().is_empty(),
+    ) {
+        (Some(d), true, _) => Some(d.clone()),
+        // A dry run of one mapping on a target without a key map: nothing is known.
+        (None, true, false) => Some(Arc::new(DryKeymap::default())),
+        _ => None,
+    };
+    Ok(LookupPlan { url, dry })
+}
+
+/// Batches from the stages to the writers (or, in a dry run, to the counts).
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    target: &dyn Target,
+    mapping: Arc<Mapping>,
+    tables: Vec<BoundTable>,
+    source: Box<dyn Source>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+    run: Option<RunCtx>,
+    started: Instant,
+) -> Result<RunSummary, RunError> {
+    let name = mapping.name.clone();
+    let pb = progress_bar(opts, source.total_bytes(), &name);
+    let bytes = source.bytes_counter();
+    let table_names: Vec<String> = tables.iter().map(|t| t.spec.table.clone()).collect();
+    let transformer = Arc::new(Transformer::new(mapping.clone(), tables));
+    let workers = writers(target.dialect(), opts);
+    let lookup = lookup_plan(target, &transformer, opts).await?;
+    let mut stages = Stages::spawn(
+        source,
+        transformer.clone(),
+        lookup,
+        workers + 1,
+        opts.batch_size,
+        cancel,
+        &name,
+    )?;
+
+    let mut c = Counters::new(table_names.len());
+    let mut dry = DryCount::new(table_names.len());
+    let mut fatal: Option<RunError> = None;
+    let mut interrupted = false;
+    let commit_every = opts.commit_every.unwrap_or(match target.dialect() {
+        Dialect::Sqlite => 200_000,
+        _ => 1,
+    });
+    let prefix = tokio::sync::Mutex::new(Prefix {
+        next: 0,
+        records: run.as_ref().map_or(0, |r| r.base_committed),
+        done: BTreeMap::new(),
+    });
+    let mut writer = run.as_ref().map(|r| {
+        let template = Progress {
+            run_id: r.run_id,
+            mapping: name.clone(),
+            mapping_checksum: mapping.checksum.clone(),
+            source_fingerprint: r.fingerprint.clone(),
+            ..Default::default()
+        };
+        Writer::new(
+            target,
+            &transformer,
+            r,
+            template,
+            workers,
+            opts.retries,
+            commit_every,
+            &prefix,
+        )
+    });
+    let mut heartbeat = tokio::time::interval(opts.heartbeat);
+    heartbeat.tick().await;
+    loop {
+        let msg = tokio::select! {
+            m = stages.out.recv() => m,
+            (n, res) = async {
+                match writer.as_mut() {
+                    Some(w) => w.next_done().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match res {
+                    Ok(res) => c.absorb(n, res),
+                    Err(e) => {
+                        fatal = Some(e.into());
+                        break;
+                    }
+                }
+                continue;
+            }
+            _ = heartbeat.tick() => {
+                if let (Some(r), Some(w)) = (&run, &writer) {
+                    // With a batch transaction open, its batches carry the
+                    // heartbeat; only the server lock is checked.
+                    let beat = if w.holds_transaction() {
+                        target.keep_server_lock(&name).await
+                    } else {
+                        target.heartbeat(&name, r.run_id).await
+                    };
+                    match beat {
+                        Err(e @ TargetError::LockLost { .. }) => {
+                            fatal = Some(e.into());
+                            break;
+                        }
+                        Err(e) => warn!(target: super::LOG_TARGET, mapping = %name, "heartbeat failed: {e}"),
+                        Ok(()) => {}
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break };
+        if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+        let (batch, permit) = match msg {
+            Ok(b) => b,
+            Err(e) => {
+                fatal = Some(RunError::Source {
+                    mapping: name.clone(),
+                    source: e,
+                });
+                break;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        match writer.as_mut() {
+            // Dry run: count what a real run would do.
+            None => dry.absorb(
+                &mut c,
+                &batch,
+                &transformer,
+                opts.dry_keymap.as_ref(),
+                &name,
+            ),
+            Some(w) => {
+                if let Err(e) = w.write(batch, permit, &mut c, cancel).await {
+                    fatal = Some(e);
+                    break;
+                }
+            }
+        }
+        pb.set_position(bytes.load(Ordering::Relaxed));
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        pb.set_message(format!(
+            "{} records ({:.0}/s), {} failed",
+            c.read,
+            c.read as f64 / secs,
+            c.failed
+        ));
+        if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+    }
+    if let Some(w) = writer.as_mut() {
+        w.finish(&mut c, &mut fatal).await;
+    }
+    drop(writer);
+    if let (Some(what), None) = (stages.stop(), &fatal) {
+        fatal = Some(RunError::Source {
+            mapping: name.clone(),
+            source: SourceError::Other(format!(
+                "the {what} thread stopped unexpectedly (a bug in cutover; please report it); the checkpoint is at the last committed batch, run again to resume"
+            )),
+        });
+    }
+    // Ctrl-C can arrive before the first batch (the reader then stops without
+    // sending anything and the loop above sees a closed channel).
+    interrupted |= cancel.is_cancelled();
+    pb.finish_and_clear();
+
+    let status = if fatal.is_some() {
+        RunStatus::Failed
+    } else if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Succeeded
+    };
+    let message = fatal.as_ref().map(|e| e.to_string()).or_else(|| {
+        interrupted
+            .then(|| "interrupted (Ctrl-C); run again to resume from the checkpoint".to_string())
+    });
+    if let Some(r) = &run {
+        target
+            .store()
+            .finish_run(r.run_id, status, message.as_deref())
+            .await?;
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    info!(target: super::LOG_TARGET, mapping = %name, read = c.read, written = c.written, filtered = c.filtered, failed = c.failed, "run {status}");
+    Ok(RunSummary {
+        mapping: name,
+        run_id: run.as_ref().map(|r| r.run_id),
+        status,
+        dry_run: run.is_none(),
+        records_read: c.read,
+        records_written: c.written,
+        records_filtered: c.filtered,
+        records_failed: c.failed,
+        tables: table_names
+            .iter()
+            .zip(c.tables)
+            .map(|(table, (w, u, i))| TableSummary {
+                table: table.clone(),
+                rows_written: w,
+                rows_unchanged: u,
+                rows_inserted: i,
+            })
+            .collect(),
+        seconds: started.elapsed().as_secs_f64(),
+        resumed_from: None,
+        message,
+        first_errors: c.first_errors,
+        failure_groups: c
+            .groups
+            .into_iter()
+            .map(|(k, (n, keys))| (k, n, keys))
+            .collect(),
+        duplicate_keys: table_names
+            .into_iter()
+            .zip(dry.dups)
+            .filter(|(_, d)| d.0 > 0)
+            .map(|(t, (n, keys))| (t, n, keys))
+            .collect(),
+    })
+}

@@ -1,0 +1,119 @@
+//! What a run did: the counts the writers add up, and the summary the CLI prints.
+
+use crate::sink::BatchResult;
+use crate::tracking::RunStatus;
+use crate::transform::ErrorRow;
+use std::collections::BTreeMap;
+
+/// Rows per table of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TableSummary {
+    pub table: String,
+    pub rows_written: i64,
+    pub rows_unchanged: i64,
+    /// Rows inserted (the rest of rows_written were updates), where the target tells.
+    pub rows_inserted: Option<i64>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub mapping: String,
+    pub run_id: Option<i64>,
+    pub status: RunStatus,
+    pub dry_run: bool,
+    pub records_read: i64,
+    pub records_written: i64,
+    pub records_filtered: i64,
+    pub records_failed: i64,
+    pub tables: Vec<TableSummary>,
+    pub seconds: f64,
+    /// The run and position this run resumed from.
+    pub resumed_from: Option<(i64, String)>,
+    pub message: Option<String>,
+    /// The first errors, for the summary.
+    #[serde(skip)]
+    pub first_errors: Vec<ErrorRow>,
+    /// Dry run: failing records grouped by reason → (count, example keys).
+    pub failure_groups: Vec<(String, usize, Vec<String>)>,
+    /// Dry run: per table, keys produced more than once in the input (the last
+    /// one wins in a real run) → (table, count, example keys).
+    pub duplicate_keys: Vec<(String, u64, Vec<String>)>,
+}
+
+impl RunSummary {
+    pub fn records_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.records_read as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+pub(super) struct Counters {
+    pub read: i64,
+    pub written: i64,
+    pub filtered: i64,
+    pub failed: i64,
+    pub tables: Vec<(i64, i64, Option<i64>)>,
+    pub first_errors: Vec<ErrorRow>,
+    pub groups: BTreeMap<String, (usize, Vec<String>)>,
+}
+
+impl Counters {
+    pub fn new(tables: usize) -> Counters {
+        Counters {
+            read: 0,
+            written: 0,
+            filtered: 0,
+            failed: 0,
+            tables: vec![(0, 0, None); tables],
+            first_errors: Vec::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+
+    /// Count a failed record under its reason, keeping a few example keys.
+    pub fn add_failure(&mut self, e: &ErrorRow) {
+        let g = self.groups.entry(group_reason(e)).or_default();
+        g.0 += 1;
+        if g.1.len() < 3 {
+            g.1.push(e.record_key.clone());
+        }
+        if self.first_errors.len() < 10 {
+            self.first_errors.push(e.clone());
+        }
+    }
+
+    pub fn absorb(&mut self, read: i64, res: BatchResult) {
+        self.read += read;
+        self.written += res.written;
+        self.filtered += res.filtered;
+        self.failed += res.failed;
+        for (acc, t) in self.tables.iter_mut().zip(&res.tables) {
+            acc.0 += t.0;
+            acc.1 += t.1;
+            acc.2 = match (acc.2, t.2) {
+                (Some(a), Some(b)) => Some(a + b),
+                (None, b) => b,
+                (a, None) => a,
+            };
+        }
+        for e in &res.errors {
+            self.add_failure(e);
+        }
+    }
+}
+
+fn group_reason(e: &ErrorRow) -> String {
+    // Group by column and the reason without the quoted value.
+    let msg = match e.message.find("' ") {
+        Some(i) if e.message.starts_with('\'') => format!("<value>{}", &e.message[i + 1..]),
+        _ => e.message.clone(),
+    };
+    match &e.column {
+        Some(c) => format!("{}: {c}: {msg}", e.stage),
+        None => format!("{}: {msg}", e.stage),
+    }
+}

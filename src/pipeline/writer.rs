@@ -1,0 +1,357 @@
+//! The batch writers of a run. On SQLite one writer groups several batches in
+//! one transaction (each commit rewrites every touched page into the WAL); on
+//! servers `--workers` batches are written in parallel, each on its own
+//! connection, and the checkpoint only moves over the contiguous prefix of
+//! committed batches ([`Prefix`]). A batch that fails on the connection is
+//! retried with backoff on a fresh one.
+
+use super::stages::Permit;
+use super::summary::Counters;
+use super::{Cancel, RunError};
+use crate::record::Position;
+use crate::sink::{write_batch, BatchResult, BatchTx, Target, TargetError};
+use crate::tracking::Progress;
+use crate::transform::{Transformed, Transformer};
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// Longest time batches wait in an open transaction before a commit.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn backoff(name: &str, attempt: u32, e: &TargetError) {
+    let wait = Duration::from_millis(250 * (1 << attempt.min(6)));
+    warn!(target: super::LOG_TARGET, mapping = %name, attempt, "batch failed on the connection, retrying in {wait:?}: {e}");
+    tokio::time::sleep(wait).await;
+}
+
+/// Batches committed out of order by parallel writers: the checkpoint only moves
+/// over the contiguous prefix of committed batches.
+pub(super) struct Prefix {
+    /// Sequence number of the first batch not yet in the committed prefix.
+    pub next: u64,
+    /// Records of the pass committed in the prefix.
+    pub records: i64,
+    /// Committed batches past the prefix: sequence → (resume position, records).
+    pub done: BTreeMap<u64, (Position, i64)>,
+}
+
+/// One batch on its own connection (parallel writers): write, then, holding the
+/// prefix lock, move the checkpoint as far as the contiguous prefix reaches and
+/// commit.
+#[allow(clippy::too_many_arguments)]
+async fn write_parallel(
+    target: &dyn Target,
+    transformer: &Transformer,
+    batch: Vec<Transformed>,
+    seq: u64,
+    template: Progress,
+    resolve: bool,
+    prefix: &tokio::sync::Mutex<Prefix>,
+    retries: u32,
+) -> (i64, Result<BatchResult, TargetError>) {
+    let n = batch.len() as i64;
+    let Some(next_pos) = batch.last().map(|t| t.next.clone()) else {
+        return (0, Ok(BatchResult::default()));
+    };
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let mut tx = target.begin().await?;
+            let mut progress = Progress {
+                position: None,
+                ..template.clone()
+            };
+            let res = write_batch(
+                tx.as_mut(),
+                &transformer.tables,
+                &|t| transformer.original_json(t),
+                &batch,
+                &mut progress,
+                resolve,
+            )
+            .await?;
+            let mut st = prefix.lock().await;
+            st.done.insert(seq, (next_pos.clone(), n));
+            let (mut next, mut records, mut last) = (st.next, st.records, None);
+            while let Some((p, k)) = st.done.get(&next) {
+                records += k;
+                last = Some(p.clone());
+                next += 1;
+            }
+            if let Some(pos) = last {
+                let cp = Progress {
+                    position: Some(pos),
+                    records_committed: records,
+                    tables: Vec::new(),
+                    ..template.clone()
+                };
+                if let Err(f) = tx.save_progress(&cp).await {
+                    st.done.remove(&seq);
+                    return Err(f.into_target("moving the checkpoint"));
+                }
+            }
+            match tx.commit().await {
+                Ok(()) => {
+                    st.next = next;
+                    st.records = records;
+                    st.done.retain(|k, _| *k >= next);
+                    Ok(res)
+                }
+                Err(f) => {
+                    st.done.remove(&seq);
+                    Err(f.into_target("committing a batch"))
+                }
+            }
+        }
+        .await;
+        match result {
+            Err(e) if e.is_retryable() && attempt < retries => {
+                attempt += 1;
+                backoff(&template.mapping, attempt, &e).await;
+            }
+            other => return (n, other),
+        }
+    }
+}
+
+/// A batch being written by a parallel writer: (records, result).
+type WriteFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (i64, Result<BatchResult, TargetError>)> + Send + 'a>,
+>;
+
+/// The run a writer writes for.
+pub(super) struct RunCtx {
+    pub run_id: i64,
+    /// Records committed by the pass before this run (a resumed run).
+    pub base_committed: i64,
+    pub fingerprint: String,
+    /// Resolve earlier error rows of the records this run loads.
+    pub resolve: bool,
+}
+
+/// Writes the batches of one run, serially or in parallel.
+pub(super) struct Writer<'a> {
+    target: &'a dyn Target,
+    transformer: &'a Transformer,
+    run: &'a RunCtx,
+    /// The run's progress without counts: mapping, checksums, run id.
+    template: Progress,
+    workers: usize,
+    retries: u32,
+    commit_every: usize,
+    prefix: &'a tokio::sync::Mutex<Prefix>,
+    seq: u64,
+    inflight: FuturesUnordered<WriteFuture<'a>>,
+    /// Serial writer: the open transaction and the records in it.
+    open: Option<Box<dyn BatchTx>>,
+    pending: usize,
+    last_commit: Instant,
+}
+
+impl<'a> Writer<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        target: &'a dyn Target,
+        transformer: &'a Transformer,
+        run: &'a RunCtx,
+        template: Progress,
+        workers: usize,
+        retries: u32,
+        commit_every: usize,
+        prefix: &'a tokio::sync::Mutex<Prefix>,
+    ) -> Writer<'a> {
+        Writer {
+            target,
+            transformer,
+            run,
+            template,
+            workers,
+            retries,
+            commit_every,
+            prefix,
+            seq: 0,
+            inflight: FuturesUnordered::new(),
+            open: None,
+            pending: 0,
+            last_commit: Instant::now(),
+        }
+    }
+
+    /// Whether a batch transaction of this run is open (the serial writer's,
+    /// or a parallel batch's): its batches carry the heartbeat then, and an
+    /// update of the run's row from outside would wait for it.
+    pub fn holds_transaction(&self) -> bool {
+        self.open.is_some() || !self.inflight.is_empty()
+    }
+
+    /// The next parallel batch to finish (pending for ever when none is in
+    /// flight): polled while the run waits for the next batch, so that batches
+    /// in flight make progress and commit meanwhile.
+    pub async fn next_done(&mut self) -> (i64, Result<BatchResult, TargetError>) {
+        match self.inflight.next().await {
+            Some(done) => done,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Write one batch (or start writing it, in parallel); counts go to `c`.
+    pub async fn write(
+        &mut self,
+        batch: Vec<Transformed>,
+        permit: Permit,
+        c: &mut Counters,
+        cancel: &Cancel,
+    ) -> Result<(), RunError> {
+        if self.workers > 1 {
+            self.write_parallel(batch, permit, c).await
+        } else {
+            let n = batch.len() as i64;
+            let res = self.write_serial(&batch, c, cancel).await?;
+            c.absorb(n, res);
+            Ok(())
+        }
+    }
+
+    async fn write_parallel(
+        &mut self,
+        batch: Vec<Transformed>,
+        permit: Permit,
+        c: &mut Counters,
+    ) -> Result<(), RunError> {
+        let mut fatal = None;
+        while self.inflight.len() >= self.workers {
+            if let Some((n, res)) = self.inflight.next().await {
+                match res {
+                    Ok(res) => c.absorb(n, res),
+                    Err(e) => fatal = Some(e),
+                }
+            }
+        }
+        if let Some(e) = fatal {
+            return Err(e.into());
+        }
+        let fut = write_parallel(
+            self.target,
+            self.transformer,
+            batch,
+            self.seq,
+            self.template.clone(),
+            self.run.resolve,
+            self.prefix,
+            self.retries,
+        );
+        self.inflight.push(Box::pin(async move {
+            let _permit = permit;
+            fut.await
+        }));
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// One writer: batches share a transaction until `commit_every` records or
+    /// [`COMMIT_INTERVAL`]; a connection failure replays the batch when it was
+    /// alone in the transaction.
+    async fn write_serial(
+        &mut self,
+        batch: &[Transformed],
+        c: &Counters,
+        cancel: &Cancel,
+    ) -> Result<BatchResult, TargetError> {
+        let mut progress = Progress {
+            position: batch.last().map(|t| t.next.clone()),
+            records_committed: self.run.base_committed + c.read + batch.len() as i64,
+            ..self.template.clone()
+        };
+        let mut attempt = 0;
+        loop {
+            if self.open.is_none() {
+                match self.target.begin().await {
+                    Ok(tx) => self.open = Some(tx),
+                    Err(e) if e.is_retryable() && attempt < self.retries => {
+                        attempt += 1;
+                        backoff(&self.template.mapping, attempt, &e).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(tx) = self.open.as_mut() else {
+                continue;
+            };
+            let written = write_batch(
+                tx.as_mut(),
+                &self.transformer.tables,
+                &|t| self.transformer.original_json(t),
+                batch,
+                &mut progress,
+                self.run.resolve,
+            )
+            .await;
+            let pending_before = self.pending;
+            let result = match written {
+                Ok(res) => {
+                    self.pending += batch.len();
+                    if self.pending >= self.commit_every
+                        || self.last_commit.elapsed() >= COMMIT_INTERVAL
+                        || cancel.is_cancelled()
+                    {
+                        self.last_commit = Instant::now();
+                        self.pending = 0;
+                        match self.open.take() {
+                            Some(tx) => tx
+                                .commit()
+                                .await
+                                .map(|_| res)
+                                .map_err(|f| f.into_target("committing a batch")),
+                            None => Ok(res),
+                        }
+                    } else {
+                        Ok(res)
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(res) => return Ok(res),
+                Err(e) if e.is_retryable() && attempt < self.retries && pending_before == 0 => {
+                    // Only this batch was in the transaction: replay it.
+                    self.open = None;
+                    self.pending = 0;
+                    attempt += 1;
+                    backoff(&self.template.mapping, attempt, &e).await;
+                }
+                Err(e) => {
+                    self.open = None;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Wait for the batches in flight and commit the open transaction, unless
+    /// the run failed on the target. The first failure lands in `fatal`.
+    pub async fn finish(&mut self, c: &mut Counters, fatal: &mut Option<RunError>) {
+        while let Some((n, res)) = self.inflight.next().await {
+            match res {
+                Ok(res) => c.absorb(n, res),
+                Err(e) => {
+                    if fatal.is_none() {
+                        *fatal = Some(e.into());
+                    }
+                }
+            }
+        }
+        if let Some(tx) = self.open.take() {
+            // Batches written so far are good (a source error stops reading, it
+            // does not make them wrong): commit them with their checkpoint.
+            if !matches!(fatal, Some(RunError::Target(_))) {
+                if let Err(f) = tx.commit().await {
+                    *fatal = Some(f.into_target("committing the last batches").into());
+                }
+            }
+        }
+    }
+}
