@@ -25,7 +25,7 @@
 //! SMALLMONEY and NULL come through the wire for real, and so do SQL logins (with
 //! `ServerConfig::with_auth`). TLS does not: see `sql_login_with_password_env`.
 
-use super::util::{dataset, root, TestDb};
+use super::util::{dataset, root, write, TestDb};
 use std::path::Path;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
@@ -116,11 +116,6 @@ fn pliers_script() -> String {
         "the fixture's PK clause moved"
     );
     script
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
 }
 
 /// `cutover ARGS --target URL` with extra environment variables (and without

@@ -1,12 +1,6 @@
 //! The operator's safety commands: migrate, run --dry-run, verify, retry.
 
-use super::util::TestDb;
-use std::path::Path;
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use super::util::{write, TestDb};
 
 fn migrations_apply_revert_and_catch_an_edit(db: &TestDb) {
     let dir = db.dir().join("sql");

@@ -1,13 +1,7 @@
 //! Server targets: type-aware casts, quoted identifiers, isolating rows the
 //! database rejects, and surviving killed connections.
 
-use super::util::{Kind, TestDb};
-use std::path::Path;
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use super::util::{write, Kind, TestDb};
 
 const RECORDS: &str = r#"{"key":"good","value":{"id":1,"sel":"a","code":"AB-12","mood":"happy","amount":"12345678.91","small":7,"uid":"0E984725-C51C-4BF4-9960-E1C80E27ABA0","doc":{"a":[1,2]},"raw":"hi","at":"2024-05-04T06:44:31+02:00","d":"2024-05-04","flag":"yes"}}
 {"key":"too-long","value":{"id":2,"code":"ABCDEF"}}

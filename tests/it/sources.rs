@@ -1,14 +1,9 @@
 //! Source formats end to end: JSON arrays (streamed), path patterns with
 //! captures, gzip, JSON Lines, one-object KV dumps, DynamoDB type fixtures.
 
-use super::util::TestDb;
+use super::util::{write, TestDb};
 use std::io::Write;
 use std::path::Path;
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 fn gzip(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

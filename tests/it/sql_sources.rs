@@ -2,13 +2,8 @@
 //! pages, exact decimals, composite keys, resume, and legacy-id remapping with
 //! `[keymap]` + `lookup()`.
 
-use super::util::{Kind, TestDb};
+use super::util::{write, Kind, TestDb};
 use std::path::Path;
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 const N_FORMS: i64 = 1200;
 

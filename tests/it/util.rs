@@ -524,6 +524,12 @@ pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out after {secs}s waiting for {what}");
 }
 
+/// Write a file, making its folder first.
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("a file in a folder")).expect("create the folder");
+    std::fs::write(path, text).expect("write the file");
+}
+
 /// Write a JSON Lines KV dump of `n` records and a mapping + schema for it.
 /// Returns the mapping path. Records: key `item-<i>`, value {id, name, score, tags}.
 pub fn kv_job(dir: &Path, name: &str, n: usize) -> PathBuf {
