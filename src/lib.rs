@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod migrate;
 pub mod pipeline;
 pub mod record;
+pub mod runtime;
 pub mod sink;
 pub mod source;
 pub mod tracking;
