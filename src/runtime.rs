@@ -16,9 +16,11 @@ use std::future::Future;
 /// Why a future could not be run to completion.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot start the runtime: {0}")]
+    /// The runtime could not be built (the I/O error's text).
+    #[error("{0}")]
     Start(String),
-    #[error("cannot start the I/O thread: {0}")]
+    /// The thread for the future could not be started.
+    #[error("{0}")]
     Thread(String),
     /// The future panicked; the panic's message.
     #[error("{0}")]

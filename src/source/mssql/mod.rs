@@ -6,7 +6,7 @@
 //! ([`config`]), the values ([`cell`]) and the tiberius connection ([`conn`]).
 
 pub mod cell;
-mod config;
+pub(crate) mod config;
 mod conn;
 
 pub use cell::{cell_to_json, CellError};

@@ -91,7 +91,7 @@ pub struct SqlDriver {
 fn runtime_error(e: RuntimeError) -> SqlError {
     match e {
         RuntimeError::Panicked(m) => SqlError::ThreadPanicked(m),
-        other => SqlError::Runtime(other.to_string()),
+        RuntimeError::Start(m) | RuntimeError::Thread(m) => SqlError::Runtime(m),
     }
 }
 
@@ -137,7 +137,7 @@ pub fn open(spec: &SourceSpec) -> Result<SqlSource, SourceError> {
             query.map(|q| format!("?{q}")).unwrap_or_default()
         );
     }
-    let pool = Bridge::new("cutover-sql").map_err(|e| SqlError::Runtime(e.to_string()))?;
+    let pool = Bridge::new("cutover-sql").map_err(runtime_error)?;
     let driver = SqlDriver {
         spec: spec.clone(),
         dialect,
