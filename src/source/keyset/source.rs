@@ -9,6 +9,7 @@ use crate::source::{key_text, Decoded, Label, Payload, RawRecord, Source, Source
 use serde_json::Value;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct KeysetSource<D> {
     driver: D,
@@ -19,6 +20,8 @@ pub struct KeysetSource<D> {
     keyset: Keyset,
     counter: Arc<AtomicU64>,
     file: Arc<FileInfo>,
+    /// How the backoff waits (tests do not).
+    sleep: fn(Duration),
 }
 
 impl<D: Driver> KeysetSource<D> {
@@ -30,6 +33,7 @@ impl<D: Driver> KeysetSource<D> {
             keyset: Keyset::default(),
             counter: Arc::new(AtomicU64::new(0)),
             file: Arc::new(FileInfo::default()),
+            sleep: std::thread::sleep,
         }
     }
 
@@ -75,7 +79,7 @@ impl<D: Driver> KeysetSource<D> {
                         "lost the connection to the source; reconnecting to read the page again from the last key"
                     );
                     self.driver.disconnect();
-                    std::thread::sleep(wait);
+                    (self.sleep)(wait);
                 }
                 Err(Failure::Lost(message)) => {
                     self.driver.disconnect();
@@ -171,5 +175,205 @@ impl<D: Driver> Source for KeysetSource<D> {
         let Some(key) = &pos.key else { return Ok(None) };
         let row = self.call(|d| d.lookup(key))?;
         Ok(row.map(|r| self.record(r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::{KvFormat, SourceKind};
+    use serde_json::json;
+
+    /// A table of integer keys 1..=rows behind a connection that fails as told.
+    #[derive(Default)]
+    struct Fake {
+        rows: i64,
+        connected: bool,
+        /// Connection attempts and page calls.
+        connects: u32,
+        pages: Vec<Option<Vec<Value>>>,
+        /// What the next connects and calls do (front first); empty: work.
+        connect_fails: Vec<Failure>,
+        call_fails: Vec<Failure>,
+    }
+
+    impl Driver for Fake {
+        fn display(&self) -> String {
+            "fake://db".into()
+        }
+        fn connect(&mut self) -> Result<(), Failure> {
+            if self.connected {
+                return Ok(());
+            }
+            self.connects += 1;
+            if !self.connect_fails.is_empty() {
+                return Err(self.connect_fails.remove(0));
+            }
+            self.connected = true;
+            Ok(())
+        }
+        fn disconnect(&mut self) {
+            self.connected = false;
+        }
+        fn page(&mut self, after: Option<&[Value]>, limit: usize) -> Result<Vec<Row>, Failure> {
+            self.pages.push(after.map(<[Value]>::to_vec));
+            if !self.call_fails.is_empty() {
+                return Err(self.call_fails.remove(0));
+            }
+            let from = after.and_then(|a| a[0].as_i64()).unwrap_or(0) + 1;
+            Ok((from..=self.rows)
+                .take(limit)
+                .map(|k| Row {
+                    key: vec![json!(k)],
+                    json: format!("{{\"id\":{k}}}").into_bytes(),
+                })
+                .collect())
+        }
+        fn lookup(&mut self, key: &[Value]) -> Result<Option<Row>, Failure> {
+            Ok(Some(Row {
+                key: key.to_vec(),
+                json: b"{}".to_vec(),
+            }))
+        }
+        fn connect_error(&self, message: String) -> SourceError {
+            SourceError::Other(format!("cannot connect: {message}"))
+        }
+        fn lost_error(&self, attempts: u32, message: String) -> SourceError {
+            SourceError::Other(format!("lost after {attempts}: {message}"))
+        }
+    }
+
+    fn source(fake: Fake) -> KeysetSource<Fake> {
+        let spec = SourceSpec {
+            kind: SourceKind::Postgres,
+            path: None,
+            path_text: None,
+            format: KvFormat::Jsonl,
+            key: vec!["id".into()],
+            url: Some("fake://db".into()),
+            password_env: None,
+            table: Some("t".into()),
+            query: None,
+            trust_server_certificate: false,
+            dir: std::path::PathBuf::from("."),
+        };
+        let mut s = KeysetSource::new(&spec, fake);
+        s.sleep = |_| {};
+        s
+    }
+
+    fn keys(batch: &[RawRecord]) -> Vec<Value> {
+        batch
+            .iter()
+            .map(|r| r.position.key.clone().unwrap_or_default()[0].clone())
+            .collect()
+    }
+
+    #[test]
+    fn pages_run_from_the_last_key_to_the_end() {
+        let mut s = source(Fake {
+            rows: 5,
+            ..Fake::default()
+        });
+        assert_eq!(keys(&s.next_batch(2).unwrap()), vec![json!(1), json!(2)]);
+        assert_eq!(keys(&s.next_batch(2).unwrap()), vec![json!(3), json!(4)]);
+        assert_eq!(keys(&s.next_batch(2).unwrap()), vec![json!(5)]);
+        assert!(s.next_batch(2).unwrap().is_empty());
+        assert_eq!(
+            s.driver().pages,
+            vec![None, Some(vec![json!(2)]), Some(vec![json!(4)])]
+        );
+        let r = s.next_batch(2).unwrap();
+        assert!(r.is_empty());
+        // Resume from a checkpoint.
+        let mut s = source(Fake {
+            rows: 5,
+            ..Fake::default()
+        });
+        s.seek(&Position {
+            key: Some(vec![json!(3)]),
+            ..Position::default()
+        })
+        .unwrap();
+        assert_eq!(keys(&s.next_batch(10).unwrap()), vec![json!(4), json!(5)]);
+        let rec = s.next_batch(10).unwrap();
+        assert!(rec.is_empty());
+    }
+
+    #[test]
+    fn a_lost_connection_reads_the_page_again_from_the_last_key() {
+        let mut s = source(Fake {
+            rows: 4,
+            ..Fake::default()
+        });
+        assert_eq!(keys(&s.next_batch(2).unwrap()), vec![json!(1), json!(2)]);
+        s.driver.call_fails = vec![Failure::Lost("reset".into())];
+        s.driver.connect_fails = vec![Failure::Lost("refused".into())];
+        assert_eq!(keys(&s.next_batch(2).unwrap()), vec![json!(3), json!(4)]);
+        // The page after key 2, asked three times: failed, (connect failed), read.
+        assert_eq!(
+            s.driver().pages[1..],
+            [Some(vec![json!(2)]), Some(vec![json!(2)])]
+        );
+        assert_eq!(s.driver().connects, 3);
+    }
+
+    #[test]
+    fn a_connection_that_stays_lost_gives_up_after_the_reconnects() {
+        let mut s = source(Fake {
+            rows: 4,
+            ..Fake::default()
+        });
+        s.next_batch(1).unwrap();
+        s.driver.call_fails = (0..=RECONNECTS)
+            .map(|_| Failure::Lost("reset".into()))
+            .collect();
+        let e = s.next_batch(1).unwrap_err().to_string();
+        assert_eq!(e, format!("lost after {RECONNECTS}: reset"));
+        assert_eq!(s.driver().pages.len(), 2 + RECONNECTS as usize);
+    }
+
+    #[test]
+    fn data_errors_and_a_first_connection_are_never_retried() {
+        let mut s = source(Fake {
+            rows: 4,
+            connect_fails: vec![Failure::Lost("refused".into())],
+            ..Fake::default()
+        });
+        assert_eq!(
+            s.next_batch(1).unwrap_err().to_string(),
+            "cannot connect: refused"
+        );
+        assert_eq!(s.driver().connects, 1);
+        let mut s = source(Fake {
+            rows: 4,
+            call_fails: vec![Failure::Fatal(SourceError::Other("bad column".into()))],
+            ..Fake::default()
+        });
+        assert_eq!(s.next_batch(1).unwrap_err().to_string(), "bad column");
+        assert_eq!(s.driver().pages.len(), 1);
+    }
+
+    #[test]
+    fn records_are_named_by_their_key() {
+        let mut s = source(Fake {
+            rows: 1,
+            ..Fake::default()
+        });
+        let r = s.next_batch(5).unwrap();
+        assert_eq!(r[0].label(), "1");
+        let rec = r[0].decode().unwrap();
+        assert_eq!(rec.value, json!({"id": 1}));
+        let one = s
+            .read_at(&Position {
+                key: Some(vec![json!("a"), json!(2)]),
+                ..Position::default()
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.label(), "a, 2");
+        assert_eq!(one.decode().unwrap().key_value, json!(["a", 2]));
+        assert!(s.read_at(&Position::default()).unwrap().is_none());
+        assert!(s.fingerprint().starts_with("postgres fake://db t key (id)"));
     }
 }
