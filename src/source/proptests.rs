@@ -623,12 +623,14 @@ proptest! {
         db in "[a-z]{0,8}",
         params in prop::collection::vec(("[a-z_]{1,8}", "[a-z0-9]{0,6}"), 0..3),
         in_query in prop::sample::select(vec!["", "password", "PassWord", "sslpassword", "pwd"]),
-        query_pw in "[!-%'-?A-~]{0,12}".prop_map(|p| format!("S3CR{p}T")),
+        query_pw in "[!-%'-~]{0,12}".prop_map(|p| format!("S3CR{p}T")),
     ) {
         let port = port.map(|p| format!(":{p}")).unwrap_or_default();
         let mut query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if !in_query.is_empty() {
-            // `&` ends a parameter and `#`... is kept; `@` is left out, see below.
+            // Anything but `&`, which ends the parameter. (Without user info in
+            // the URL, a query password with an `@` is not hidden yet: see the
+            // ignored test `a_query_password_with_an_at_sign_is_redacted` in lib.rs.)
             query.push(format!("{in_query}={query_pw}"));
         }
         let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
