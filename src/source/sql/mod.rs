@@ -14,6 +14,7 @@
 mod convert;
 mod exec;
 pub(crate) mod keys;
+mod pg_binary;
 pub(crate) mod query;
 
 use super::keyset::{Driver, Failure, KeysetSource, Row};
