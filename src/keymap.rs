@@ -8,6 +8,7 @@
 //! "not found".
 
 use crate::mapping::functions::Lookup;
+use crate::runtime::Bridge;
 use crate::sink::{self, Target, TargetError};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -29,18 +30,11 @@ struct Cache {
 }
 
 pub struct KeymapLookup {
-    rt: Option<tokio::runtime::Runtime>,
-    target: Option<Box<dyn Target>>,
+    /// The second connection to the target, on its own runtime.
+    target: Bridge<Box<dyn Target>>,
     cache: Mutex<Cache>,
     /// The first key map query that failed for good.
     failure: Mutex<Option<String>>,
-}
-
-fn on_rt<T: Send>(
-    rt: &tokio::runtime::Runtime,
-    f: impl std::future::Future<Output = T> + Send,
-) -> Option<T> {
-    std::thread::scope(|s| s.spawn(|| rt.block_on(f)).join()).ok()
 }
 
 impl KeymapLookup {
@@ -50,34 +44,35 @@ impl KeymapLookup {
             url: crate::redact_url(url),
             message,
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
-        let target = on_rt(&rt, sink::connect(url))
-            .unwrap_or_else(|| Err(fail("the key map connection thread failed".into())))?;
+        let mut bridge = Bridge::new("cutover-keymap").map_err(|e| fail(e.to_string()))?;
+        let target = bridge
+            .run(sink::connect(url))
+            .unwrap_or_else(|_| Err(fail("the key map connection thread failed".into())))?;
+        bridge.set(Some(target));
         Ok(KeymapLookup {
-            rt: Some(rt),
-            target: Some(target),
+            target: bridge,
             cache: Mutex::new(Cache::default()),
             failure: Mutex::new(None),
         })
     }
 
     fn query(&self, mapping: &str, keys: &[String]) -> Result<Vec<(String, String)>, String> {
-        let (Some(rt), Some(t)) = (&self.rt, &self.target) else {
+        let Some(t) = self.target.get() else {
             return Err("the key map connection is closed".into());
         };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let r = on_rt(rt, t.store().keymap_get(mapping, keys)).unwrap_or_else(|| {
-                Err(TargetError::Db {
-                    context: "reading the key map".into(),
-                    message: "the key map query thread failed".into(),
-                    retryable: false,
-                })
-            });
+            let r = self
+                .target
+                .run(t.store().keymap_get(mapping, keys))
+                .unwrap_or_else(|_| {
+                    Err(TargetError::Db {
+                        context: "reading the key map".into(),
+                        message: "the key map query thread failed".into(),
+                        retryable: false,
+                    })
+                });
             match r {
                 Ok(found) => return Ok(found),
                 Err(e) if attempt < ATTEMPTS => {
@@ -131,18 +126,6 @@ impl KeymapLookup {
             Some(v) => Some(Some(v.clone())),
             None if cache.missing.contains(key) => Some(None),
             None => None,
-        }
-    }
-}
-
-impl Drop for KeymapLookup {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            {
-                let _inside = rt.enter();
-                self.target = None;
-            }
-            rt.shutdown_background();
         }
     }
 }

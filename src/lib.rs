@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod migrate;
 pub mod pipeline;
 pub mod record;
+pub mod runtime;
 pub mod sink;
 pub mod source;
 pub mod tracking;
@@ -230,6 +231,26 @@ mod tests {
             (
                 "postgres://u:s3cret@h/db?application_name=a@b",
                 "postgres://u:***@h/db?application_name=a@b",
+            ),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    /// Found by the property tests (src/source/proptests.rs): without user info,
+    /// the first `@` (here inside a query password) is taken for the end of the
+    /// user info, and the query is then copied as it is.
+    #[test]
+    #[ignore = "known leak in redact_url, to fix outside the source refactor"]
+    fn a_query_password_with_an_at_sign_is_redacted() {
+        for (url, want) in [
+            (
+                "postgres://h/db?password=a@b",
+                "postgres://h/db?password=***",
+            ),
+            (
+                "postgres://h:5432/db?password=s3@cret&x=1",
+                "postgres://h:5432/db?password=***&x=1",
             ),
         ] {
             assert_eq!(redact_url(url), want, "{url}");

@@ -2,11 +2,14 @@
 //! [`Position`]; decoding the bytes into a [`Record`] ([`RawRecord::decode`]) is CPU
 //! work that the pipeline runs on rayon.
 
-pub mod dynamodb;
-pub mod files;
+pub mod file;
+pub mod keyset;
 pub mod mssql;
-pub mod split;
+#[cfg(test)]
+mod proptests;
 pub mod sql;
+
+pub use file::{dynamodb, expand, splitter, FileSource};
 
 use crate::mapping::{KvFormat, Mapping, SourceKind};
 use crate::record::{FileInfo, Position, Record};
@@ -39,65 +42,6 @@ pub enum SourceError {
     },
     #[error("{0}")]
     Other(String),
-}
-
-/// The keyset state shared by the SQL sources: the last key read and whether the
-/// source is exhausted.
-#[derive(Debug, Default)]
-pub(crate) struct Keyset {
-    pub last: Option<Vec<Value>>,
-    pub done: bool,
-}
-
-impl Keyset {
-    /// Take one page read with `WHERE key > last ORDER BY key` and one row ahead
-    /// (`page` holds up to `max + 1` rows) and return its first `max` rows.
-    ///
-    /// Keyset pagination only works when the key is unique and the server orders and
-    /// compares it consistently: with `WHERE key > last`, a key shared by two rows at a
-    /// page boundary would skip the second row silently. The row read ahead makes that
-    /// visible: equal neighbouring keys, or a page that repeats the last key, stop the
-    /// run with an error naming the key. So does a NULL in a key column: `key > last`
-    /// is never true for it, and where the server sorts NULLs is its own choice.
-    pub fn advance(
-        &mut self,
-        columns: &[String],
-        mut page: Vec<RawRecord>,
-        max: usize,
-        counter: &AtomicU64,
-    ) -> Result<Vec<RawRecord>, SourceError> {
-        let mut prev = self.last.as_deref();
-        for r in &page {
-            let key = r.position.key.as_deref();
-            if let Some(i) = key.and_then(|k| k.iter().position(Value::is_null)) {
-                return Err(SourceError::NullKey {
-                    columns: columns.join(", "),
-                    column: columns.get(i).cloned().unwrap_or_else(|| i.to_string()),
-                    place: match prev {
-                        Some(p) => format!("in the row after key {}", Value::Array(p.to_vec())),
-                        None => "in the first row read".into(),
-                    },
-                });
-            }
-            if key.is_some() && key == prev {
-                return Err(SourceError::Other(format!(
-                    "keyset pagination on ({}) found the key {} on more than one row: the \
-                     source's key must be unique (a shared key would skip rows at page \
-                     boundaries); name unique columns in [source] key",
-                    columns.join(", "),
-                    serde_json::to_string(&key).unwrap_or_default()
-                )));
-            }
-            prev = key;
-        }
-        self.done = page.len() <= max;
-        page.truncate(max);
-        if let Some(last) = page.last() {
-            self.last = last.position.key.clone();
-        }
-        counter.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(page)
-    }
 }
 
 /// How the bytes of a raw record are decoded. The bytes are a slice of a buffer
@@ -181,11 +125,11 @@ pub struct DecodeError {
     pub record: Value,
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))
 }
 
-fn raw_text(bytes: &[u8]) -> Value {
+pub(crate) fn raw_text(bytes: &[u8]) -> Value {
     let s = String::from_utf8_lossy(bytes);
     let s = s.trim_end();
     if s.len() > 4096 {
@@ -234,71 +178,12 @@ impl RawRecord {
             })
         };
         let (key, key_value, value) = match &self.payload {
-            Payload::KvLine(bytes) => {
-                let v = parse_json(bytes).map_err(|m| fail(m, raw_text(bytes)))?;
-                match v {
-                    Value::Object(mut m) if m.contains_key("key") && m.contains_key("value") => {
-                        let key_value = m.shift_remove("key").unwrap_or(Value::Null);
-                        let value = m.shift_remove("value").unwrap_or(Value::Null);
-                        if key_value.is_null() {
-                            return Err(fail(
-                                "the line's \"key\" is null".into(),
-                                serde_json::json!({"key": null, "value": value}),
-                            ));
-                        }
-                        (key_text(&key_value), key_value, value)
-                    }
-                    other => {
-                        return Err(fail(
-                            "the line is JSON but not a {\"key\": ..., \"value\": ...} pair".into(),
-                            other,
-                        ))
-                    }
-                }
-            }
+            Payload::KvLine(bytes) => file::kv::decode_line(bytes).map_err(|(m, r)| fail(m, r))?,
             Payload::KvMember(bytes) => {
-                let mut wrapped = Vec::with_capacity(bytes.len() + 2);
-                wrapped.push(b'{');
-                wrapped.extend_from_slice(bytes);
-                wrapped.push(b'}');
-                let v = parse_json(&wrapped).map_err(|m| fail(m, raw_text(bytes)))?;
-                match v {
-                    Value::Object(m) => match m.into_iter().next() {
-                        Some((k, v)) => (k.clone(), Value::String(k), v),
-                        None => return Err(fail("empty member".into(), Value::Null)),
-                    },
-                    other => return Err(fail("not an object member".into(), other)),
-                }
+                file::kv::decode_member(bytes).map_err(|(m, r)| fail(m, r))?
             }
             Payload::Dynamo(bytes, key_attrs) => {
-                let v = parse_json(bytes).map_err(|m| fail(m, raw_text(bytes)))?;
-                let value = dynamodb::unwrap_line(v.clone()).map_err(|m| fail(m, v.clone()))?;
-                let image = value
-                    .get("Keys")
-                    .or_else(|| value.get("NewImage"))
-                    .unwrap_or(&value);
-                let parts: Vec<Value> = key_attrs
-                    .iter()
-                    .map(|a| image.get(a).cloned().unwrap_or(Value::Null))
-                    .collect();
-                if let Some(missing) = key_attrs.iter().zip(&parts).find(|(_, p)| p.is_null()) {
-                    return Err(fail(
-                        format!("the item has no key attribute `{}`", missing.0),
-                        value.clone(),
-                    ));
-                }
-                let (key, key_value) = if parts.len() == 1 {
-                    (key_text(&parts[0]), parts[0].clone())
-                } else {
-                    let text = key_attrs
-                        .iter()
-                        .zip(&parts)
-                        .map(|(a, p)| format!("{a}={}", key_text(p)))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    (text, Value::Array(parts))
-                };
-                (key, key_value, value)
+                dynamodb::decode_item(bytes, key_attrs).map_err(|(m, r)| fail(m, r))?
             }
             Payload::Doc(bytes) => {
                 let v = parse_json(bytes).map_err(|m| fail(m, raw_text(bytes)))?;
@@ -345,10 +230,10 @@ pub fn open(mapping: &Mapping) -> Result<Box<dyn Source>, SourceError> {
     let spec = &mapping.source;
     match spec.kind {
         SourceKind::Kv if spec.format == KvFormat::Dynamodb => Ok(Box::new(dynamodb::open(spec)?)),
-        SourceKind::Kv | SourceKind::Json => Ok(Box::new(files::FileSource::open(spec)?)),
+        SourceKind::Kv | SourceKind::Json => Ok(Box::new(FileSource::open(spec)?)),
         SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql => {
-            Ok(Box::new(sql::SqlSource::open(spec)?))
+            Ok(Box::new(sql::open(spec)?))
         }
-        SourceKind::Mssql => Ok(Box::new(mssql::MssqlSource::open(spec)?)),
+        SourceKind::Mssql => Ok(Box::new(mssql::open(spec)?)),
     }
 }

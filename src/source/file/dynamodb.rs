@@ -1,10 +1,11 @@
 //! DynamoDB "Export to S3" folders: `manifest-files.json` names the gzipped
 //! DynamoDB-JSON data files; every type descriptor is unwrapped into plain JSON.
 
-use super::files::{Decoder, FileSource, Layout, SourceFile};
-use super::SourceError;
+use super::kv::Parts;
+use super::{Decoder, FileSource, Layout, SourceFile};
 use crate::mapping::SourceSpec;
 use crate::record::FileInfo;
+use crate::source::{key_text, parse_json, raw_text, SourceError};
 use base64::Engine;
 use serde_json::{Map, Number, Value};
 use std::path::{Path, PathBuf};
@@ -120,6 +121,39 @@ pub fn unwrap_line(v: Value) -> Result<Value, String> {
         "the line has neither \"Item\" nor \"Keys\"/\"NewImage\" (not a DynamoDB export line)"
             .into(),
     )
+}
+
+/// One export line as a record: the item unwrapped, named by its key attributes
+/// (`Keys`, else `NewImage`, else the item itself); several make an array key.
+pub(crate) fn decode_item(bytes: &[u8], key_attrs: &[String]) -> Parts {
+    let v = parse_json(bytes).map_err(|m| (m, raw_text(bytes)))?;
+    let value = unwrap_line(v.clone()).map_err(|m| (m, v.clone()))?;
+    let image = value
+        .get("Keys")
+        .or_else(|| value.get("NewImage"))
+        .unwrap_or(&value);
+    let parts: Vec<Value> = key_attrs
+        .iter()
+        .map(|a| image.get(a).cloned().unwrap_or(Value::Null))
+        .collect();
+    if let Some(missing) = key_attrs.iter().zip(&parts).find(|(_, p)| p.is_null()) {
+        return Err((
+            format!("the item has no key attribute `{}`", missing.0),
+            value.clone(),
+        ));
+    }
+    let (key, key_value) = if parts.len() == 1 {
+        (key_text(&parts[0]), parts[0].clone())
+    } else {
+        let text = key_attrs
+            .iter()
+            .zip(&parts)
+            .map(|(a, p)| format!("{a}={}", key_text(p)))
+            .collect::<Vec<_>>()
+            .join(",");
+        (text, Value::Array(parts))
+    };
+    Ok((key, key_value, value))
 }
 
 /// The bucket root: the ancestor of the export folder against which the

@@ -1,22 +1,28 @@
-//! File sources: `kv` dumps (JSON Lines pairs, one big object) and `json` files or
-//! path patterns (`data/users/{user_id}/activity_log.json`, `*`), plain or `.gz`.
-//! Files are read in sorted order; a top-level array is split element by element.
+//! File sources: `kv` dumps (JSON Lines pairs, one big object), DynamoDB S3
+//! exports, and `json` files or path patterns (`data/users/{user_id}/activity_log.json`,
+//! `*`), plain or `.gz`. Files are read in sorted order; a top-level array is split
+//! element by element.
 
-use super::split::{Container, Splitter};
+pub mod dynamodb;
+pub mod expand;
+mod json;
+pub(crate) mod kv;
+mod read;
+pub mod splitter;
+
+pub use expand::{expand, SourceFile};
+
 use super::{Label, Payload, RawRecord, Source, SourceError};
 use crate::mapping::{KvFormat, SourceKind, SourceSpec};
-use crate::record::{FileInfo, Position};
+use crate::record::Position;
 use bytes::Bytes;
-use flate2::read::MultiGzDecoder;
-use regex::Regex;
+use read::open_at;
 use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use splitter::{Container, Splitter};
+use std::io::{self, BufRead, Read};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-const BUF: usize = 256 * 1024;
 
 /// How the records of one file are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,28 +42,6 @@ pub enum Decoder {
     KvMember,
     Dynamo(Arc<Vec<String>>),
     Doc,
-}
-
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    pub path: PathBuf,
-    pub info: Arc<FileInfo>,
-    pub size: u64,
-    pub modified: i64,
-}
-
-/// Counts bytes read from the file itself (compressed bytes for `.gz`).
-struct Counting<R> {
-    inner: R,
-    counter: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.counter.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 enum Reader {
@@ -88,199 +72,11 @@ pub struct FileSource {
     arena_hint: usize,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
     move |source| SourceError::Io {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The literal directory prefix of a pattern (before any `{` or `*`).
-fn split_pattern(pattern: &str) -> (PathBuf, Vec<String>) {
-    let norm = pattern.replace('\\', "/");
-    let parts: Vec<&str> = norm.split('/').collect();
-    let first_pat = parts
-        .iter()
-        .position(|p| p.contains('{') || p.contains('*'))
-        .unwrap_or(parts.len());
-    let (base, rest) = if first_pat == parts.len() {
-        // A plain path: base is its folder.
-        (
-            &parts[..parts.len().saturating_sub(1)],
-            &parts[parts.len().saturating_sub(1)..],
-        )
-    } else {
-        (&parts[..first_pat], &parts[first_pat..])
-    };
-    let base_str = base.join("/");
-    let base = if base_str.is_empty() {
-        if norm.starts_with('/') {
-            PathBuf::from("/")
-        } else {
-            PathBuf::from(".")
-        }
-    } else {
-        PathBuf::from(base_str)
-    };
-    (base, rest.iter().map(|s| s.to_string()).collect())
-}
-
-fn segment_regex(seg: &str) -> Result<(Regex, Vec<String>), SourceError> {
-    let mut re = String::from("^");
-    let mut names = Vec::new();
-    let mut rest = seg;
-    while !rest.is_empty() {
-        if let Some(stripped) = rest.strip_prefix('{') {
-            let end = stripped.find('}').ok_or_else(|| {
-                SourceError::Other(format!("unclosed '{{' in path segment '{seg}'"))
-            })?;
-            let name = &stripped[..end];
-            re.push_str("([^/]+?)");
-            names.push(name.to_string());
-            rest = &stripped[end + 1..];
-        } else if let Some(stripped) = rest.strip_prefix('*') {
-            re.push_str("[^/]*?");
-            rest = stripped;
-        } else {
-            let ch = rest.chars().next().unwrap_or(' ');
-            re.push_str(&regex::escape(&ch.to_string()));
-            rest = &rest[ch.len_utf8()..];
-        }
-    }
-    re.push('$');
-    let r = Regex::new(&re).map_err(|e| SourceError::Other(format!("bad path pattern: {e}")))?;
-    Ok((r, names))
-}
-
-/// Expand a path pattern into the sorted list of matching files.
-pub fn expand(pattern_path: &Path, pattern_text: &str) -> Result<Vec<SourceFile>, SourceError> {
-    let full = pattern_path.to_string_lossy().replace('\\', "/");
-    let (base, segs) = split_pattern(&full);
-    // For display, paths are relative to the pattern's literal folder.
-    let mut out = Vec::new();
-    type Node = (PathBuf, String, Vec<(String, String)>);
-    let mut frontier: Vec<Node> = vec![(base.clone(), String::new(), Vec::new())];
-    for (i, seg) in segs.iter().enumerate() {
-        let last = i + 1 == segs.len();
-        let (re, names) = segment_regex(seg)?;
-        let mut next = Vec::new();
-        for (dir, rel, caps) in frontier {
-            let mut entries: Vec<(String, PathBuf, bool)> = Vec::new();
-            let rd = match std::fs::read_dir(&dir) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && i > 0 => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(SourceError::NoFiles {
-                        pattern: format!(
-                            "{pattern_text} (folder {} does not exist)",
-                            dir.display()
-                        ),
-                    })
-                }
-                Err(e) => return Err(io_err(&dir)(e)),
-            };
-            for entry in rd {
-                let entry = entry.map_err(io_err(&dir))?;
-                let name = entry.file_name().to_string_lossy().to_string();
-                let ft = entry.file_type().map_err(io_err(&dir))?;
-                let p = entry.path();
-                let is_dir = ft.is_dir() || (ft.is_symlink() && p.is_dir());
-                entries.push((name, p, is_dir));
-            }
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            for (name, p, is_dir) in entries {
-                if last == is_dir {
-                    continue;
-                }
-                if let Some(c) = re.captures(&name) {
-                    let mut caps = caps.clone();
-                    for (k, n) in names.iter().enumerate() {
-                        if let Some(m) = c.get(k + 1) {
-                            caps.push((n.clone(), m.as_str().to_string()));
-                        }
-                    }
-                    let rel = if rel.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{rel}/{name}")
-                    };
-                    next.push((p, rel, caps));
-                }
-            }
-        }
-        frontier = next;
-    }
-    for (path, rel, captures) in frontier {
-        let meta = std::fs::metadata(&path).map_err(io_err(&path))?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
-        out.push(SourceFile {
-            path,
-            info: Arc::new(FileInfo {
-                path: rel,
-                captures,
-            }),
-            size: meta.len(),
-            modified,
-        });
-    }
-    if out.is_empty() {
-        return Err(SourceError::NoFiles {
-            pattern: pattern_text.to_string(),
-        });
-    }
-    Ok(out)
-}
-
-/// Open a file for reading from `offset` (decompressed offset for `.gz`).
-fn open_at(
-    file: &SourceFile,
-    offset: u64,
-    counter: &Arc<AtomicU64>,
-) -> Result<Box<dyn BufRead + Send>, SourceError> {
-    let mut f = File::open(&file.path).map_err(io_err(&file.path))?;
-    let gz = file.path.extension().is_some_and(|e| e == "gz");
-    if !gz && offset > 0 {
-        f.seek(SeekFrom::Start(offset))
-            .map_err(io_err(&file.path))?;
-        counter.fetch_add(offset, Ordering::Relaxed);
-    }
-    let counted = Counting {
-        inner: f,
-        counter: counter.clone(),
-    };
-    let mut r: Box<dyn BufRead + Send> = if gz {
-        Box::new(BufReader::with_capacity(
-            BUF,
-            MultiGzDecoder::new(BufReader::with_capacity(BUF, counted)),
-        ))
-    } else {
-        Box::new(BufReader::with_capacity(BUF, counted))
-    };
-    if gz && offset > 0 {
-        // A gzip stream cannot seek: decompress and discard up to the offset
-        // (no parsing happens on the skipped bytes).
-        let skipped =
-            io::copy(&mut (&mut r).take(offset), &mut io::sink()).map_err(io_err(&file.path))?;
-        if skipped < offset {
-            return Err(SourceError::Format {
-                path: file.path.clone(),
-                message: format!("the file is shorter than the checkpoint offset {offset}"),
-            });
-        }
-    }
-    Ok(r)
-}
-
-fn layout_name(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    name.trim_end_matches(".gz").to_string()
 }
 
 impl FileSource {
@@ -327,27 +123,9 @@ impl FileSource {
         file: &SourceFile,
         r: &mut Box<dyn BufRead + Send>,
     ) -> Result<Layout, SourceError> {
-        if let Some(l) = self.layout {
-            return Ok(l);
-        }
-        let name = layout_name(&file.path);
-        if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
-            return Ok(Layout::Lines);
-        }
-        // Peek the first non-blank byte: an array is split, anything else is one document.
-        loop {
-            let buf = r.fill_buf().map_err(io_err(&file.path))?;
-            if buf.is_empty() {
-                return Ok(Layout::Document);
-            }
-            match buf.iter().find(|c| !c.is_ascii_whitespace()) {
-                Some(b'[') => return Ok(Layout::Members(Container::Array)),
-                Some(_) => return Ok(Layout::Document),
-                None => {
-                    let n = buf.len();
-                    r.consume(n);
-                }
-            }
+        match self.layout {
+            Some(l) => Ok(l),
+            None => json::detect_layout(&file.path, r),
         }
     }
 
@@ -676,24 +454,5 @@ impl Source for FileSource {
             self.files.len(),
             if self.files.len() == 1 { "" } else { "s" }
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_split_into_base_and_segments() {
-        let (b, s) = split_pattern("fixtures/data/users/{user_id}/activity_log.json");
-        assert_eq!(b, PathBuf::from("fixtures/data/users"));
-        assert_eq!(s, vec!["{user_id}", "activity_log.json"]);
-        let (b, s) = split_pattern("dump.jsonl");
-        assert_eq!(b, PathBuf::from("."));
-        assert_eq!(s, vec!["dump.jsonl"]);
-        let (r, names) = segment_regex("x-{id}.json").unwrap();
-        assert_eq!(names, vec!["id"]);
-        assert_eq!(&r.captures("x-42.json").unwrap()[1], "42");
-        assert!(r.captures("y-42.json").is_none());
     }
 }
