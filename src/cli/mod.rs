@@ -120,20 +120,30 @@ pub enum Command {
         workers: Option<u16>,
     },
     /// Check a mapping against the target and print what would be written; writes nothing.
+    ///
+    /// Prints the source, each table's columns with their target types and
+    /// expressions, the upsert SQL, and whether `run` would resume or start a full
+    /// pass. Exit 2 when the mapping or its source is invalid.
     Plan {
+        /// Mapping file (TOML).
         #[arg(value_name = "MAPPING")]
         mapping: PathBuf,
         #[command(flatten)]
         target: TargetOpts,
     },
     /// Runs, progress and error counts per mapping.
+    ///
+    /// One row per run (records read, written, filtered, failed; rows written and
+    /// unchanged), the rows per table of each run, then the checkpoint each mapping
+    /// would resume from. Creates the tracking tables if the target has none yet.
     Status {
         #[command(flatten)]
         target: TargetOpts,
-        /// Only this mapping.
+        /// Only the runs and checkpoint of this mapping (its `name` in the mapping file).
         #[arg(long)]
         mapping: Option<String>,
-        /// Machine-readable output.
+        /// Machine-readable output: one JSON document with the runs (each with its
+        /// tables and unresolved error count) and the checkpoints.
         #[arg(long)]
         json: bool,
     },
@@ -145,6 +155,7 @@ pub enum Command {
     /// Exit 0 when every table and check is PASSED or WARNING (every difference is
     /// explained by a recorded record error), 1 when one FAILED.
     Verify {
+        /// Mapping files (TOML), as given to `run`.
         #[arg(required = true, value_name = "MAPPING")]
         mappings: Vec<PathBuf>,
         #[command(flatten)]
@@ -155,35 +166,43 @@ pub enum Command {
         /// Records read and compared per round trip to the target.
         #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         batch_size: u64,
-        /// Machine-readable output.
+        /// Machine-readable output: one JSON line per mapping.
         #[arg(long)]
         json: bool,
     },
     /// Reload only the records that failed before (unresolved error rows), read
     /// again from the source at their stored position; works after the mapping changed.
+    ///
+    /// A record that loads now has its error rows marked resolved; one that fails
+    /// again gets a new error row; the checkpoint does not move. Exit 2 when a
+    /// mapping is invalid.
     Retry {
+        /// Mapping files (TOML) whose failed records to reload.
         #[arg(required = true, value_name = "MAPPING")]
         mappings: Vec<PathBuf>,
         #[command(flatten)]
         target: TargetOpts,
-        /// Records per batch.
+        /// Records per batch (one transaction per batch on servers).
         #[arg(long, default_value_t = 5000, value_name = "N")]
         batch_size: usize,
     },
     /// Per-record errors: key, position, stage, column, message.
+    ///
+    /// Every record that failed, from the cutover_errors table on the target, in
+    /// the order they were recorded; the filters combine.
     Errors {
         #[command(flatten)]
         target: TargetOpts,
-        /// Only this mapping.
+        /// Only errors of this mapping (its `name` in the mapping file).
         #[arg(long)]
         mapping: Option<String>,
-        /// Only this run.
+        /// Only errors of this run (the run number that `run` and `status` print).
         #[arg(long, value_name = "N")]
         run: Option<i64>,
-        /// Only errors not yet resolved by a later load.
+        /// Only errors not yet resolved by a later load (`run` or `retry`).
         #[arg(long)]
         unresolved: bool,
-        /// At most this many.
+        /// Show at most N errors (the first N).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
         limit: Option<i64>,
         /// JSON lines, with the failing record.
@@ -195,8 +214,13 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
     /// Apply pending migrations (up to --target-version).
+    ///
+    /// Refuses, before applying anything, when a migration is dirty (failed half
+    /// way) or was edited after it was applied.
     Run(MigrateOpts),
     /// Revert the latest applied migration (or down to --target-version).
+    ///
+    /// Only reversible migrations (VERSION_name.up.sql with its .down.sql) are reverted.
     Revert(MigrateOpts),
     /// List every migration: applied (when, how long) or pending; flag edited and dirty ones.
     Info(MigrateOpts),
@@ -209,17 +233,20 @@ pub struct MigrateOpts {
     pub source: PathBuf,
     #[command(flatten)]
     pub target: TargetOpts,
-    /// run: apply up to this version; revert: revert down to (not including) it.
+    /// run: apply up to and including this version; revert: revert down to (not
+    /// including) it; info: not used.
     #[arg(long, value_name = "N")]
     pub target_version: Option<i64>,
-    /// List what would be applied or reverted and print the SQL; change nothing.
+    /// List what would be applied or reverted and print the SQL, and only announce
+    /// --backup; change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// First write a consistent copy of the database to FILE (SQLite: VACUUM INTO;
     /// servers: prints the pg_dump / mysqldump command to run instead).
     #[arg(long, value_name = "FILE")]
     pub backup: Option<PathBuf>,
-    /// Machine-readable output.
+    /// Machine-readable output: one JSON document with every migration's state and
+    /// what was (or would be) applied or reverted.
     #[arg(long)]
     pub json: bool,
 }
