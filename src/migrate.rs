@@ -72,6 +72,13 @@ pub enum MigrationError {
     Failed { version: i64, message: String },
     #[error("{0}")]
     Database(String),
+    /// The state of the database could not be read from `_sqlx_migrations`.
+    #[error("cannot read {what} from _sqlx_migrations: {source}")]
+    Read {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 fn file_name(m: &Migration) -> String {
@@ -104,6 +111,35 @@ fn map_err(migrator: &Migrator, e: MigrateError) -> MigrationError {
             message: e.to_string(),
         },
         other => MigrationError::Database(other.to_string()),
+    }
+}
+
+/// An error reading `what` from `_sqlx_migrations`.
+fn read(what: &'static str) -> impl Fn(sqlx::Error) -> MigrationError {
+    move |source| MigrationError::Read { what, source }
+}
+
+/// The same for sqlx's own reads, which wrap the database error.
+fn read_migrate(what: &'static str) -> impl Fn(MigrateError) -> MigrationError {
+    move |e| match e {
+        MigrateError::Execute(source) => MigrationError::Read { what, source },
+        other => MigrationError::Database(other.to_string()),
+    }
+}
+
+/// Does this error say that `_sqlx_migrations` does not exist (and nothing else)?
+/// PostgreSQL undefined_table (42P01), MySQL/MariaDB ER_NO_SUCH_TABLE (42S02), and
+/// SQLite's "no such table" naming this table (a view over a missing table names
+/// the missing one: that is a broken table, not an absent one).
+fn is_missing_table(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(d) = e else {
+        return false;
+    };
+    match d.code().as_deref() {
+        Some("42P01" | "42S02") => true,
+        _ => d
+            .message()
+            .eq_ignore_ascii_case("no such table: _sqlx_migrations"),
     }
 }
 
@@ -147,17 +183,30 @@ where
         if !dry {
             conn.ensure_migrations_table().await.map_err(db)?;
         }
-        let has_table = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
+        // Only a missing table means "nothing applied yet"; any other error
+        // reading it is an error, not an empty list (which would show every
+        // migration as pending and let `run` apply them again).
+        let has_table = match sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
             .fetch_one(&mut *conn)
             .await
-            .is_ok();
+        {
+            Ok(_) => true,
+            Err(e) if is_missing_table(&e) => false,
+            Err(e) => return Err(read("the migrations table")(e)),
+        };
         if has_table {
-            let applied = conn.list_applied_migrations().await.map_err(db)?;
-            let dirty = conn.dirty_version().await.map_err(db)?;
+            let applied = conn
+                .list_applied_migrations()
+                .await
+                .map_err(read_migrate("the applied migrations"))?;
+            let dirty = conn
+                .dirty_version()
+                .await
+                .map_err(read_migrate("the dirty (failed) migration"))?;
             let rows: Vec<(i64, String, i64)> = sqlx::query_as(installed_sql)
                 .fetch_all(&mut *conn)
                 .await
-                .unwrap_or_default();
+                .map_err(read("the installation times"))?;
             (applied, dirty, rows)
         } else {
             (Vec::new(), None, Vec::new())
@@ -292,4 +341,154 @@ where
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{execute, Action, MigrationError, State};
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+    use std::path::Path;
+
+    const INSTALLED: &str =
+        "SELECT version, CAST(installed_on AS TEXT), execution_time FROM _sqlx_migrations";
+
+    /// A migrations folder with one migration, and an SQLite database file.
+    async fn setup(dir: &Path) -> SqlitePool {
+        let sql = dir.join("sql");
+        std::fs::create_dir(&sql).unwrap();
+        std::fs::write(sql.join("1_first.sql"), "CREATE TABLE t (id INTEGER);").unwrap();
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join("db.sqlite"))
+            .create_if_missing(true);
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap()
+    }
+
+    async fn sql(pool: &SqlitePool, sql: &str) {
+        sqlx::raw_sql(sql).execute(pool).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn applied_then_info_reads_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = setup(dir.path()).await;
+        let src = dir.path().join("sql");
+        let info = execute(&pool, &src, &Action::Info, INSTALLED)
+            .await
+            .unwrap();
+        assert_eq!(info.entries[0].state, State::Pending);
+        let run = Action::Run {
+            up_to: None,
+            dry_run: false,
+        };
+        execute(&pool, &src, &run, INSTALLED).await.unwrap();
+        let info = execute(&pool, &src, &Action::Info, INSTALLED)
+            .await
+            .unwrap();
+        assert_eq!(info.entries[0].state, State::Applied);
+        assert!(info.entries[0].installed_on.is_some());
+    }
+
+    /// The installation times cannot be read (a dropped column): an error naming
+    /// that read, not an `info` with blank times.
+    #[tokio::test]
+    async fn unreadable_installation_times_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = setup(dir.path()).await;
+        let src = dir.path().join("sql");
+        let run = Action::Run {
+            up_to: None,
+            dry_run: false,
+        };
+        execute(&pool, &src, &run, INSTALLED).await.unwrap();
+        sql(
+            &pool,
+            "ALTER TABLE _sqlx_migrations DROP COLUMN installed_on",
+        )
+        .await;
+        let e = execute(&pool, &src, &Action::Info, INSTALLED)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, MigrationError::Read { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("cannot read the installation times from _sqlx_migrations: "),
+            "{msg}"
+        );
+        assert!(msg.contains("installed_on"), "{msg}");
+    }
+
+    /// `_sqlx_migrations` exists but cannot be read: an error naming the table,
+    /// not every migration listed as pending (and `run` applying them again).
+    #[tokio::test]
+    async fn an_unreadable_migrations_table_is_not_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = setup(dir.path()).await;
+        let src = dir.path().join("sql");
+        // A view over a table that is gone: it exists, and every read fails.
+        sql(
+            &pool,
+            "CREATE TABLE gone (version BIGINT); \
+             CREATE VIEW _sqlx_migrations AS SELECT * FROM gone; \
+             DROP TABLE gone;",
+        )
+        .await;
+        for action in [
+            Action::Info,
+            Action::Run {
+                up_to: None,
+                dry_run: true,
+            },
+            Action::Run {
+                up_to: None,
+                dry_run: false,
+            },
+            Action::Revert {
+                down_to: None,
+                dry_run: true,
+            },
+        ] {
+            let e = execute(&pool, &src, &action, INSTALLED).await.unwrap_err();
+            assert!(matches!(e, MigrationError::Read { .. }), "{e:?}");
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with("cannot read the migrations table from _sqlx_migrations: "),
+                "{msg}"
+            );
+            assert!(msg.contains("no such table: main.gone"), "{msg}");
+        }
+        let created: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 't'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(created, 0, "the migration must not have run");
+    }
+
+    /// The read of the applied migrations fails (a wrong column type): an error
+    /// naming it.
+    #[tokio::test]
+    async fn unreadable_applied_migrations_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = setup(dir.path()).await;
+        let src = dir.path().join("sql");
+        sql(
+            &pool,
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT, \
+             installed_on TIMESTAMP, success BOOLEAN, checksum BLOB, execution_time BIGINT); \
+             INSERT INTO _sqlx_migrations VALUES ('one', 'first', '2024-01-01', 1, x'00', 5);",
+        )
+        .await;
+        let e = execute(&pool, &src, &Action::Info, INSTALLED)
+            .await
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("cannot read the applied migrations from _sqlx_migrations: "),
+            "{msg}"
+        );
+    }
 }

@@ -1,0 +1,327 @@
+//! The command line: clap definitions (what the user can type, with its help
+//! text), the option groups shared by the subcommands, and `execute`, which hands
+//! each command to its file. This is the CLI edge, where printing and anyhow live:
+//! one file per command's implementation and output, `render` for the table
+//! printing they share.
+
+mod errors;
+mod load;
+mod migrate;
+mod plan;
+mod render;
+mod retry;
+mod run;
+mod status;
+mod verify;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cutover::pipeline::{Cancel, RunOptions};
+use cutover::sink::{self, Target};
+use cutover::tracking::ErrorFilter;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cutover",
+    version,
+    about = "Batch ETL for one-off legacy-to-new database cutovers",
+    long_about = "Batch ETL for one-off legacy-to-new database cutovers.\n\n\
+        Streams records from a legacy source (key-value dumps, JSON files, SQL databases) through \
+        declarative TOML mappings into batched, idempotent upserts on a SQL target. Every run records \
+        its progress and every failed record in tracking tables on the target (cutover_runs, \
+        cutover_checkpoints, cutover_errors), so a stopped run resumes where it stopped and a rerun \
+        changes nothing that is already right.\n\n\
+        The target is --target, else $CUTOVER_TARGET, else $DATABASE_URL, else sqlite://cutover.db.\n\n\
+        Exit codes: 0 done, 1 failed, 2 usage or mapping error, 3 finished with more record errors \
+        than --max-errors, 130 interrupted."
+)]
+pub struct Cli {
+    /// Log format on stderr (RUST_LOG sets the level; default warn, or info with -v).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More logging (info); RUST_LOG overrides.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TargetOpts {
+    /// Target database URL: sqlite://FILE, postgres://..., mysql://...
+    /// [default: $CUTOVER_TARGET, $DATABASE_URL, sqlite://cutover.db]
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+}
+
+impl TargetOpts {
+    pub fn url(&self) -> String {
+        self.target
+            .clone()
+            .or_else(|| {
+                std::env::var("CUTOVER_TARGET")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| "sqlite://cutover.db".to_string())
+    }
+
+    pub async fn connect(&self) -> Result<Box<dyn Target>> {
+        let url = self.url();
+        Ok(sink::connect(&url).await?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load mappings into the target, in the order given (parents before children).
+    ///
+    /// Resumes from the checkpoint when the mapping's last run did not finish;
+    /// starts a fresh, idempotent full pass when it did (or with --restart).
+    Run {
+        /// Mapping files (TOML).
+        #[arg(required = true, value_name = "MAPPING")]
+        mappings: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Records per batch (one transaction per batch on servers).
+        #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        batch_size: u64,
+        /// Exit with code 3 when more records than this fail (default: no limit).
+        #[arg(long, value_name = "N")]
+        max_errors: Option<u64>,
+        /// Start from the beginning even if the last run stopped half way.
+        #[arg(long)]
+        restart: bool,
+        /// Read and transform everything, check it against the target, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Never draw progress bars.
+        #[arg(long)]
+        no_progress: bool,
+        /// Commit after this many records (batches share a transaction until then,
+        /// or for at most 5 s). Default: 200000 on SQLite (each commit rewrites the
+        /// touched pages into the WAL), every batch on servers.
+        #[arg(long, value_name = "N")]
+        commit_every: Option<usize>,
+        /// Write batches over N connections in parallel (PostgreSQL, MySQL; 1 to 6,
+        /// default 2; the loader's pool also holds the run lock and the tracking
+        /// writes); the checkpoint only advances over the contiguous committed
+        /// prefix. SQLite has one writer.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=6))]
+        workers: Option<u16>,
+    },
+    /// Check a mapping against the target and print what would be written; writes nothing.
+    ///
+    /// Prints the source, each table's columns with their target types and
+    /// expressions, the upsert SQL, and whether `run` would resume or start a full
+    /// pass. Exit 2 when the mapping or its source is invalid.
+    Plan {
+        /// Mapping file (TOML).
+        #[arg(value_name = "MAPPING")]
+        mapping: PathBuf,
+        #[command(flatten)]
+        target: TargetOpts,
+    },
+    /// Runs, progress and error counts per mapping.
+    ///
+    /// One row per run (records read, written, filtered, failed; rows written and
+    /// unchanged), the rows per table of each run, then the checkpoint each mapping
+    /// would resume from. Creates the tracking tables if the target has none yet.
+    Status {
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Only the runs and checkpoint of this mapping (its `name` in the mapping file).
+        #[arg(long)]
+        mapping: Option<String>,
+        /// Machine-readable output: one JSON document with the runs (each with its
+        /// tables and unresolved error count) and the checkpoints.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Schema migrations of the target (sqlx's layout and _sqlx_migrations table).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Reconcile source and target: rows expected, found, missing, different; the mapping's checks.
+    ///
+    /// Exit 0 when every table and check is PASSED or WARNING (every difference is
+    /// explained by a recorded record error), 1 when one FAILED.
+    Verify {
+        /// Mapping files (TOML), as given to `run`.
+        #[arg(required = true, value_name = "MAPPING")]
+        mappings: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Compare N randomly chosen keys per table instead of every row.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        sample: Option<u64>,
+        /// Records read and compared per round trip to the target.
+        #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        batch_size: u64,
+        /// Machine-readable output: one JSON line per mapping.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reload only the records that failed before (unresolved error rows), read
+    /// again from the source at their stored position; works after the mapping changed.
+    ///
+    /// A record that loads now has its error rows marked resolved; one that fails
+    /// again gets a new error row; the checkpoint does not move. Exit 2 when a
+    /// mapping is invalid.
+    Retry {
+        /// Mapping files (TOML) whose failed records to reload.
+        #[arg(required = true, value_name = "MAPPING")]
+        mappings: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Records per batch (one transaction per batch on servers).
+        #[arg(long, default_value_t = 5000, value_name = "N")]
+        batch_size: usize,
+    },
+    /// Per-record errors: key, position, stage, column, message.
+    ///
+    /// Every record that failed, from the cutover_errors table on the target, in
+    /// the order they were recorded; the filters combine.
+    Errors {
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Only errors of this mapping (its `name` in the mapping file).
+        #[arg(long)]
+        mapping: Option<String>,
+        /// Only errors of this run (the run number that `run` and `status` print).
+        #[arg(long, value_name = "N")]
+        run: Option<i64>,
+        /// Only errors not yet resolved by a later load (`run` or `retry`).
+        #[arg(long)]
+        unresolved: bool,
+        /// Show at most N errors (the first N).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+        limit: Option<i64>,
+        /// JSON lines, with the failing record.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply pending migrations (up to --target-version).
+    ///
+    /// Refuses, before applying anything, when a migration is dirty (failed half
+    /// way) or was edited after it was applied.
+    Run(MigrateOpts),
+    /// Revert the latest applied migration (or down to --target-version).
+    ///
+    /// Only reversible migrations (VERSION_name.up.sql with its .down.sql) are reverted.
+    Revert(MigrateOpts),
+    /// List every migration: applied (when, how long) or pending; flag edited and dirty ones.
+    Info(MigrateOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateOpts {
+    /// Folder of migrations in sqlx's layout (VERSION_name.sql, or .up.sql + .down.sql).
+    #[arg(long, default_value = "sql", value_name = "DIR")]
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    /// run: apply up to and including this version; revert: revert down to (not
+    /// including) it; info: not used.
+    #[arg(long, value_name = "N")]
+    pub target_version: Option<i64>,
+    /// List what would be applied or reverted and print the SQL, and only announce
+    /// --backup; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// First write a consistent copy of the database to FILE (SQLite: VACUUM INTO;
+    /// servers: prints the pg_dump / mysqldump command to run instead).
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
+    /// Machine-readable output: one JSON document with every migration's state and
+    /// what was (or would be) applied or reverted.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit code of a finished command.
+pub type Code = i32;
+
+pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
+    match cli.command {
+        Command::Run {
+            mappings,
+            target,
+            batch_size,
+            max_errors,
+            restart,
+            dry_run,
+            no_progress,
+            commit_every,
+            workers,
+        } => {
+            let opts = RunOptions {
+                batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
+                max_errors,
+                restart,
+                dry_run,
+                progress: !no_progress,
+                commit_every,
+                workers: workers.map(usize::from),
+                ..RunOptions::default()
+            };
+            run::run(&mappings, &target, &opts, &cancel).await
+        }
+        Command::Plan { mapping, target } => plan::plan(&mapping, &target).await,
+        Command::Migrate(m) => migrate::migrate(m).await,
+        Command::Verify {
+            mappings,
+            target,
+            sample,
+            batch_size,
+            json,
+        } => {
+            verify::verify(
+                &mappings,
+                &target,
+                sample.map(|n| n as usize),
+                batch_size as usize,
+                json,
+            )
+            .await
+        }
+        Command::Retry {
+            mappings,
+            target,
+            batch_size,
+        } => retry::retry(&mappings, &target, batch_size).await,
+        Command::Status {
+            target,
+            mapping,
+            json,
+        } => status::status(&target, mapping.as_deref(), json).await,
+        Command::Errors {
+            target,
+            mapping,
+            run,
+            unresolved,
+            limit,
+            json,
+        } => {
+            let f = ErrorFilter {
+                mapping,
+                run_id: run,
+                unresolved_only: unresolved,
+                limit,
+            };
+            errors::errors(&target, &f, json).await
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `cutover status`: runs, per-table counts and checkpoints, as tables or JSON.
+
+use super::render::print_table;
+use super::{Code, TargetOpts};
+use anyhow::{Context, Result};
+use cutover::tracking::ErrorFilter;
+
+pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: bool) -> Result<Code> {
+    let t = target.connect().await?;
+    t.ensure_tracking().await.context("the tracking tables")?;
+    let runs = t.store().runs(mapping).await?;
+    let checkpoints = t.store().checkpoints().await?;
+    if json {
+        let mut out = Vec::new();
+        for r in &runs {
+            let tables = t.store().table_counts(r.id).await?;
+            let unresolved = t
+                .store()
+                .errors(&ErrorFilter {
+                    mapping: Some(r.mapping.clone()),
+                    run_id: Some(r.id),
+                    unresolved_only: true,
+                    limit: None,
+                })
+                .await?
+                .len();
+            let mut v = serde_json::to_value(r)?;
+            v["tables"] = serde_json::to_value(&tables)?;
+            v["errors_unresolved"] = serde_json::json!(unresolved);
+            out.push(v);
+        }
+        let doc = serde_json::json!({ "runs": out, "checkpoints": checkpoints });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        t.close().await;
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no runs on {}", t.display_url());
+    }
+    let mut rows = vec![[
+        "run",
+        "mapping",
+        "status",
+        "started",
+        "finished",
+        "read",
+        "written",
+        "filtered",
+        "failed",
+        "rows written",
+        "unchanged",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
+    for r in &runs {
+        rows.push(vec![
+            r.id.to_string(),
+            r.mapping.clone() + if r.dry_run { " (dry run)" } else { "" },
+            r.status.to_string(),
+            r.started_at.clone(),
+            r.finished_at.clone().unwrap_or_default(),
+            r.records_read.to_string(),
+            r.records_written.to_string(),
+            r.records_filtered.to_string(),
+            r.records_failed.to_string(),
+            r.rows_written.to_string(),
+            r.rows_unchanged.to_string(),
+        ]);
+    }
+    print_table(&rows, "");
+    for r in &runs {
+        let tables = t.store().table_counts(r.id).await?;
+        if !tables.is_empty() {
+            let per: Vec<String> = tables
+                .iter()
+                .map(|c| match c.rows_inserted {
+                    Some(i) => format!(
+                        "{} {} written ({i} inserted, {} updated), {} unchanged",
+                        c.table_name,
+                        c.rows_written,
+                        c.rows_written - i,
+                        c.rows_unchanged
+                    ),
+                    None => format!(
+                        "{} {} written, {} unchanged",
+                        c.table_name, c.rows_written, c.rows_unchanged
+                    ),
+                })
+                .collect();
+            println!("  run {}: {}", r.id, per.join("; "));
+        }
+        if let Some(m) = &r.message {
+            println!("  run {}: {m}", r.id);
+        }
+    }
+    let cps: Vec<_> = checkpoints
+        .iter()
+        .filter(|c| mapping.is_none_or(|m| m == c.mapping))
+        .collect();
+    if !cps.is_empty() {
+        println!();
+        let mut rows = vec![vec![
+            "checkpoint".to_string(),
+            "run".into(),
+            "records committed".into(),
+            "position".into(),
+            "updated".into(),
+        ]];
+        for c in cps {
+            rows.push(vec![
+                c.mapping.clone(),
+                c.run_id.to_string(),
+                c.records_committed.to_string(),
+                c.position.clone().unwrap_or_default(),
+                c.updated_at.clone(),
+            ]);
+        }
+        print_table(&rows, "");
+    }
+    t.close().await;
+    Ok(0)
+}

@@ -1,0 +1,124 @@
+//! `cutover verify`: reconcile source and target and print the verdicts.
+
+use super::load::load_all;
+use super::render::{print_run_error, print_table};
+use super::{Code, TargetOpts};
+use anyhow::Result;
+use std::path::PathBuf;
+
+pub(super) async fn verify(
+    paths: &[PathBuf],
+    target: &TargetOpts,
+    sample: Option<usize>,
+    batch_size: usize,
+    json: bool,
+) -> Result<Code> {
+    use cutover::verify::Verdict;
+    let mappings = match load_all(paths) {
+        Ok(m) => m,
+        Err(e) => {
+            print_run_error(&e);
+            return Ok(e.exit_code());
+        }
+    };
+    let t = target.connect().await?;
+    let mut worst = Verdict::Passed;
+    for m in mappings {
+        let r = match cutover::verify::verify(t.as_ref(), m, sample, batch_size).await {
+            Ok(r) => r,
+            Err(e) => {
+                print_run_error(&e);
+                t.close().await;
+                return Ok(e.exit_code().max(1));
+            }
+        };
+        worst = worst.max(r.verdict);
+        if json {
+            println!("{}", serde_json::to_string(&r)?);
+            continue;
+        }
+        let unexplained = if r.records_failing_unexplained > 0 {
+            format!(
+                " ({} without an error row: the mapping or the source changed since the load?)",
+                r.records_failing_unexplained
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "{}  {}  ({} records read, {} fail to transform{unexplained}, {} unresolved error rows)",
+            r.mapping,
+            format!("{:?}", r.verdict).to_uppercase(),
+            r.records_read,
+            r.records_failing,
+            r.unresolved_errors
+        );
+        let mut rows = vec![[
+            "table",
+            "expected",
+            "found",
+            "compared",
+            "missing",
+            "different",
+            "extra",
+            "status",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
+        for tb in &r.tables {
+            rows.push(vec![
+                tb.table.clone(),
+                tb.expected.to_string(),
+                tb.found.to_string(),
+                format!(
+                    "{}{}",
+                    tb.compared,
+                    if tb.sampled { " (sample)" } else { "" }
+                ),
+                tb.missing.to_string(),
+                tb.different.to_string(),
+                tb.extra.to_string(),
+                format!("{:?}", tb.verdict).to_uppercase(),
+            ]);
+        }
+        print_table(&rows, "  ");
+        for tb in &r.tables {
+            for d in &tb.examples {
+                let what = if d.columns.is_empty() {
+                    "missing".to_string()
+                } else {
+                    format!("different in {}", d.columns.join(", "))
+                };
+                let why = if d.explained {
+                    " (explained by an error row)"
+                } else {
+                    ""
+                };
+                println!(
+                    "  {}: key ({}) record {}: {what}{why}",
+                    tb.table, d.key, d.record_key
+                );
+            }
+        }
+        if !r.checks.is_empty() {
+            let mut rows = vec![vec![
+                "check".to_string(),
+                "expect".into(),
+                "got".into(),
+                "status".into(),
+            ]];
+            for c in &r.checks {
+                rows.push(vec![
+                    c.name.clone(),
+                    c.expect.to_string(),
+                    c.got.clone().unwrap_or_else(|| "NULL".into()),
+                    format!("{:?}", c.verdict).to_uppercase(),
+                ]);
+            }
+            print_table(&rows, "  ");
+        }
+    }
+    t.close().await;
+    Ok(if worst == Verdict::Failed { 1 } else { 0 })
+}
