@@ -8,6 +8,7 @@ mod errors;
 mod load;
 mod migrate;
 mod plan;
+mod progress;
 mod render;
 mod retry;
 mod run;
@@ -16,10 +17,11 @@ mod verify;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use cutover::pipeline::{Cancel, RunOptions};
+use cutover::pipeline::{Cancel, Observer, RunOptions};
 use cutover::sink::{self, Target};
 use cutover::tracking::ErrorFilter;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -272,7 +274,11 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
                 max_errors,
                 restart,
                 dry_run,
-                progress: !no_progress,
+                observer: if no_progress {
+                    None
+                } else {
+                    progress::Bars::on_terminal().map(|b| Arc::new(b) as Arc<dyn Observer>)
+                },
                 commit_every,
                 workers: workers.map(usize::from),
                 ..RunOptions::default()

@@ -7,8 +7,8 @@
 mod checks;
 mod dry_run;
 mod error;
+mod events;
 mod options;
-mod progress;
 mod resume;
 mod retry;
 mod run;
@@ -23,6 +23,7 @@ const LOG_TARGET: &str = "cutover::pipeline";
 pub use checks::{bind, precheck};
 pub use dry_run::DryKeymap;
 pub use error::RunError;
+pub use events::{Event, Observer};
 pub use options::{Cancel, RunOptions, DEFAULT_SERVER_WORKERS};
 pub use retry::{retry_mapping, RetrySummary};
 pub use run::run_mapping;

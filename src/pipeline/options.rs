@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::dry_run::DryKeymap;
+use super::events::Observer;
 
 /// Options of `cutover run`.
 #[derive(Debug, Clone)]
@@ -14,8 +15,8 @@ pub struct RunOptions {
     pub max_errors: Option<u64>,
     pub restart: bool,
     pub dry_run: bool,
-    /// Draw a progress bar (only when stderr is a terminal).
-    pub progress: bool,
+    /// Where the run's progress goes (the CLI draws it); `None`: nowhere.
+    pub observer: Option<Arc<dyn Observer>>,
     /// Attempts for a batch that fails on the connection.
     pub retries: u32,
     /// Commit after this many records (several batches per transaction). `None`:
@@ -65,7 +66,7 @@ impl Default for RunOptions {
             max_errors: None,
             restart: false,
             dry_run: false,
-            progress: true,
+            observer: None,
             retries: 5,
             commit_every: None,
             workers: None,

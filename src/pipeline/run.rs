@@ -3,8 +3,8 @@
 //! Ctrl-C, or a failure; the run row records how it ended.
 
 use super::dry_run::{DryCount, DryKeymap};
+use super::events::Event;
 use super::options::writers;
-use super::progress::progress_bar;
 use super::stages::{LookupPlan, Stages};
 use super::summary::{Counters, RunSummary, TableSummary};
 use super::writer::{Prefix, RunCtx, Writer};
@@ -207,7 +207,15 @@ async fn stream(
     started: Instant,
 ) -> Result<RunSummary, RunError> {
     let name = mapping.name.clone();
-    let pb = progress_bar(opts, source.total_bytes(), &name);
+    let report = |e: Event| {
+        if let Some(o) = &opts.observer {
+            o.event(&e);
+        }
+    };
+    report(Event::Started {
+        mapping: name.clone(),
+        total_bytes: source.total_bytes(),
+    });
     let bytes = source.bytes_counter();
     let table_names: Vec<String> = tables.iter().map(|t| t.spec.table.clone()).collect();
     let transformer = Arc::new(Transformer::new(mapping.clone(), tables));
@@ -330,14 +338,13 @@ async fn stream(
                 }
             }
         }
-        pb.set_position(bytes.load(Ordering::Relaxed));
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        pb.set_message(format!(
-            "{} records ({:.0}/s), {} failed",
-            c.read,
-            c.read as f64 / secs,
-            c.failed
-        ));
+        report(Event::Progress {
+            mapping: name.clone(),
+            bytes: bytes.load(Ordering::Relaxed),
+            records: c.read,
+            failed: c.failed,
+            seconds: started.elapsed().as_secs_f64(),
+        });
         if cancel.is_cancelled() {
             interrupted = true;
             break;
@@ -358,7 +365,9 @@ async fn stream(
     // Ctrl-C can arrive before the first batch (the reader then stops without
     // sending anything and the loop above sees a closed channel).
     interrupted |= cancel.is_cancelled();
-    pb.finish_and_clear();
+    report(Event::Finished {
+        mapping: name.clone(),
+    });
 
     let status = if fatal.is_some() {
         RunStatus::Failed
