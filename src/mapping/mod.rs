@@ -1,15 +1,20 @@
 //! Declarative mappings: the TOML spec ([`config`]), the expression language
-//! ([`expr`]) and its compiled form with the built-in functions ([`functions`]).
+//! ([`expr`]), its compiled form ([`compile`], [`kind`], [`eval`]) and the
+//! registry of built-in functions ([`functions`]).
 //!
 //! [`Mapping::load`] reads, validates and compiles a mapping file and reports every
 //! problem with `file:line:column`, before anything touches a database.
 
+pub mod compile;
 pub mod config;
+pub mod eval;
 pub mod expr;
 pub mod functions;
+pub mod kind;
 
+pub use compile::{Env, Expr};
 pub use config::{KvFormat, OnConflict, SourceKind};
-pub use functions::{Env, Expr, Kind};
+pub use kind::Kind;
 
 use config::MappingConfig;
 use sha2::{Digest, Sha256};
@@ -205,7 +210,7 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        match functions::compile(&ast, env) {
+        match compile::compile(&ast, env) {
             Ok(e) => Some(e),
             Err(e) => {
                 self.push(at(e.at)..at(e.at), format!("{what}: {}", e.message), e.hint);
