@@ -164,10 +164,19 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// How deeply an expression may nest: parentheses, call arguments, dictionary
+/// values and `|` steps each add a level. Compiling, typing, evaluating and
+/// dropping an expression recurse once per level, so a limit keeps a hostile or
+/// broken mapping from overflowing the stack (a 2 MiB worker thread's in a debug
+/// build overflowed past about 200 levels); real expressions use a handful.
+pub const MAX_DEPTH: usize = 128;
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end: usize,
+    /// The levels of nesting open at `pos` (see [`MAX_DEPTH`]).
+    depth: usize,
 }
 
 /// Parse one expression.
@@ -183,6 +192,7 @@ pub fn parse(src: &str) -> Result<Ast, SyntaxError> {
         toks,
         pos: 0,
         end: src.len(),
+        depth: 0,
     };
     let ast = p.expr()?;
     if let Some((t, at)) = p.toks.get(p.pos) {
@@ -240,9 +250,32 @@ impl Parser {
         }
     }
 
+    /// Open one more level of nesting, or fail past [`MAX_DEPTH`].
+    fn nest(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SyntaxError {
+                at: self.at(),
+                message: format!(
+                    "the expression nests deeper than {MAX_DEPTH} levels (parentheses, calls, dictionaries and '|' steps)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn expr(&mut self) -> Result<Ast, SyntaxError> {
+        let outer = self.depth;
+        let ast = self.pipeline();
+        self.depth = outer;
+        ast
+    }
+
+    fn pipeline(&mut self) -> Result<Ast, SyntaxError> {
+        self.nest()?;
         let mut left = self.primary()?;
         while self.eat_sym('|') {
+            self.nest()?;
             let at = self.at();
             let name = match self.peek() {
                 Some(Tok::Ident(n)) => n.clone(),
@@ -448,5 +481,41 @@ mod tests {
         assert!(e.message.contains("unterminated"), "{e}");
         let e = parse("value.a value.b").unwrap_err();
         assert_eq!(e.at, 8);
+    }
+
+    /// Regression (found by the property tests): deep nesting overflowed the
+    /// stack of a 2 MiB thread in compile/eval/drop; it is a syntax error now.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let run = |src: String| {
+            std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || parse(&src).map(|_| ()))
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let n = 10_000;
+        for src in [
+            format!("{}value{}", "(".repeat(n), ")".repeat(n)),
+            format!("value{}", " | trim".repeat(n)),
+            format!("{}'x'{}", "concat(".repeat(n), ")".repeat(n)),
+            format!(
+                "value | {}'a'{}",
+                "map({'k': ".repeat(n),
+                ", 'd')".repeat(n)
+            ),
+            format!("{}1{}", "{'k': ".repeat(n), "}".repeat(n)),
+            "(".repeat(n),
+        ] {
+            let e = run(src.clone()).unwrap_err();
+            assert!(e.message.contains("nests deeper than 128 levels"), "{e}");
+            assert!(e.at < src.len());
+        }
+        // Up to the limit nests as before.
+        assert!(run(format!("value{}", " | trim".repeat(MAX_DEPTH - 1))).is_ok());
+        let parens = MAX_DEPTH - 1;
+        assert!(run(format!("{}value{}", "(".repeat(parens), ")".repeat(parens))).is_ok());
+        assert!(run(format!("value{}", " | trim".repeat(MAX_DEPTH))).is_err());
     }
 }

@@ -11,6 +11,8 @@ pub mod eval;
 pub mod expr;
 pub mod functions;
 pub mod kind;
+#[cfg(test)]
+mod proptests;
 
 pub use compile::{Env, Expr};
 pub use config::{KvFormat, OnConflict, SourceKind};
