@@ -524,6 +524,24 @@ columns.account_id = "item.accountId | required"
         assert!(err.to_string().contains("bogus"), "{err}");
     }
 
+    /// Regression (found by the property tests): a deeply nested expression
+    /// overflowed the stack; it is a located error now.
+    #[test]
+    fn deep_expressions_are_located_errors() {
+        let deep = format!("value{}", " | trim".repeat(5000));
+        let bad = GOOD.replace("value.pageId | int", &deep);
+        let err = Mapping::from_str(Path::new("forge.toml"), &bad).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(d.line, 12);
+        assert!(
+            d.message.starts_with(
+                "contract.page_id: syntax error: the expression nests deeper than 128 levels"
+            ),
+            "{}",
+            d.message
+        );
+    }
+
     #[test]
     fn captures_of_patterns() {
         assert_eq!(
