@@ -1,7 +1,8 @@
 //! The compiled mapping applied to a batch of records: rows per table, or one
 //! error for the record. Runs on rayon; never panics on bad data.
 
-use crate::mapping::functions::{follow, truthy, Lookup, Scope};
+use crate::mapping::eval::{follow, truthy, Scope};
+use crate::mapping::functions::Lookup;
 use crate::mapping::{Mapping, TableSpec};
 use crate::record::{FileInfo, Position, Record};
 use crate::source::RawRecord;
@@ -528,7 +529,7 @@ fn base_clone<'a>(s: &Scope<'a>) -> Scope<'a> {
 
 /// When `for_each` is a plain path, the array borrowed from the record.
 fn fe_path_value<'a>(fe: &crate::mapping::Expr, s: &Scope<'a>) -> Option<&'a Value> {
-    use crate::mapping::functions::{Expr, Root};
+    use crate::mapping::compile::{Expr, Root};
     match fe {
         Expr::Path {
             root: Root::Value,

@@ -2,7 +2,6 @@
 //! source, compared with the rows in the target (all of them, or a random
 //! sample), and the mapping's declared `[[checks]]`.
 
-use crate::mapping::functions::{parse_bool, parse_decimal, parse_instant, TimeFormat};
 use crate::mapping::{Mapping, OnConflict};
 use crate::pipeline::RunError;
 use crate::sink::bind;
@@ -10,6 +9,7 @@ use crate::sink::Target;
 use crate::source::{self};
 use crate::tracking::ErrorFilter;
 use crate::transform::{BoundTable, Outcome, Transformer};
+use crate::value::{parse_bool, parse_decimal, parse_instant, TimeFormat};
 use crate::value::{ColumnType, SqlValue};
 use serde::Serialize;
 use serde_json::Value;

@@ -5,10 +5,14 @@
 //! not fit its column becomes a record error naming the column, before the
 //! database sees it.
 
-use crate::mapping::functions::{
-    parse_bool, parse_date, parse_decimal, parse_float, parse_instant, parse_int, show, Instant,
-    Kind, TimeFormat,
+mod parse;
+
+pub use parse::{
+    as_text, decimal_value, parse_bool, parse_date, parse_decimal, parse_float, parse_instant,
+    parse_int, show, Instant, TimeFormat,
 };
+
+use crate::mapping::Kind;
 use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::Value;

@@ -1,173 +1,22 @@
-//! The expression language: `term | function | function(args) ...`.
-//!
-//! Parsed once per column into an [`Ast`]; [`super::functions`] compiles the AST
-//! into an evaluator. Grammar:
-//!
-//! ```text
-//! expr    := primary ( '|' IDENT [ '(' args ')' ] )*
-//! primary := literal | dict | path | IDENT '(' args ')' | '(' expr ')'
-//! path    := ROOT ( '.' IDENT | '[' INT ']' | '[' STRING ']' )*
-//! args    := [ arg ( ',' arg )* ]     arg := [ IDENT '=' ] expr
-//! literal := 'text' | "text" | number | true | false | null
-//! dict    := '{' [ literal ':' expr ( ',' literal ':' expr )* ] '}'
-//! ```
+//! The parser: tokens into an [`Ast`], with a nesting limit ([`MAX_DEPTH`]).
 
+use super::ast::{Arg, Ast, Seg};
+use super::lexer::{Lexer, SyntaxError, Tok};
 use serde_json::Value;
-use std::fmt;
 
-/// A segment of a path after its root.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Seg {
-    Field(String),
-    Index(usize),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Ast {
-    Literal(Value),
-    Dict(Vec<(String, Ast)>),
-    /// A path: its root word (`key`, `value`, `item`, `index`, `file`) and segments.
-    Path {
-        root: String,
-        segs: Vec<Seg>,
-        at: usize,
-    },
-    /// A call; a pipe `a | f(b)` is parsed as `f` with `piped = Some(a)`.
-    Call {
-        name: String,
-        piped: Option<Box<Ast>>,
-        args: Vec<Arg>,
-        at: usize,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Arg {
-    pub name: Option<String>,
-    pub value: Ast,
-}
-
-/// A syntax error with the byte offset in the expression where it was found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyntaxError {
-    pub at: usize,
-    pub message: String,
-}
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at character {})", self.message, self.at + 1)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Ident(String),
-    Str(String),
-    Num(String),
-    Sym(char),
-}
-
-struct Lexer<'a> {
-    src: &'a str,
-    toks: Vec<(Tok, usize)>,
-}
-
-impl<'a> Lexer<'a> {
-    fn run(src: &'a str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
-        let mut lx = Lexer {
-            src,
-            toks: Vec::new(),
-        };
-        let bytes = src.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            let c = bytes[i];
-            match c {
-                b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-                b'\'' | b'"' => {
-                    let (s, end) = lx.string(i, c)?;
-                    lx.toks.push((Tok::Str(s), i));
-                    i = end;
-                }
-                b'0'..=b'9' | b'-' => {
-                    let start = i;
-                    i += 1;
-                    while i < bytes.len()
-                        && (bytes[i].is_ascii_digit()
-                            || matches!(bytes[i], b'.' | b'e' | b'E' | b'+')
-                            || (bytes[i] == b'-' && matches!(bytes[i - 1], b'e' | b'E')))
-                    {
-                        i += 1;
-                    }
-                    let text = &src[start..i];
-                    if text == "-" {
-                        return Err(SyntaxError {
-                            at: start,
-                            message: "a lone '-' is not a number".into(),
-                        });
-                    }
-                    lx.toks.push((Tok::Num(text.to_string()), start));
-                }
-                c if c.is_ascii_alphabetic() || c == b'_' => {
-                    let start = i;
-                    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_')
-                    {
-                        i += 1;
-                    }
-                    lx.toks.push((Tok::Ident(src[start..i].to_string()), start));
-                }
-                b'|' | b'(' | b')' | b',' | b'.' | b'[' | b']' | b'{' | b'}' | b':' | b'=' => {
-                    lx.toks.push((Tok::Sym(c as char), i));
-                    i += 1;
-                }
-                _ => {
-                    let ch = src[i..].chars().next().unwrap_or('?');
-                    return Err(SyntaxError {
-                        at: i,
-                        message: format!("unexpected character '{ch}'"),
-                    });
-                }
-            }
-        }
-        Ok(lx.toks)
-    }
-
-    fn string(&self, start: usize, quote: u8) -> Result<(String, usize), SyntaxError> {
-        let mut out = String::new();
-        let mut chars = self.src[start + 1..].char_indices();
-        while let Some((off, ch)) = chars.next() {
-            let pos = start + 1 + off;
-            if ch as u32 == quote as u32 {
-                return Ok((out, pos + 1));
-            }
-            if ch == '\\' {
-                match chars.next() {
-                    Some((_, 'n')) => out.push('\n'),
-                    Some((_, 't')) => out.push('\t'),
-                    Some((_, c @ ('\\' | '\'' | '"'))) => out.push(c),
-                    // Other escapes stay as written, so regexes read naturally: '\d+'.
-                    Some((_, other)) => {
-                        out.push('\\');
-                        out.push(other);
-                    }
-                    None => break,
-                }
-            } else {
-                out.push(ch);
-            }
-        }
-        Err(SyntaxError {
-            at: start,
-            message: "unterminated string literal".into(),
-        })
-    }
-}
+/// How deeply an expression may nest: parentheses, call arguments, dictionary
+/// values and `|` steps each add a level. Compiling, typing, evaluating and
+/// dropping an expression recurse once per level, so a limit keeps a hostile or
+/// broken mapping from overflowing the stack (a 2 MiB worker thread's in a debug
+/// build overflowed past about 200 levels); real expressions use a handful.
+pub const MAX_DEPTH: usize = 128;
 
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end: usize,
+    /// The levels of nesting open at `pos` (see [`MAX_DEPTH`]).
+    depth: usize,
 }
 
 /// Parse one expression.
@@ -183,6 +32,7 @@ pub fn parse(src: &str) -> Result<Ast, SyntaxError> {
         toks,
         pos: 0,
         end: src.len(),
+        depth: 0,
     };
     let ast = p.expr()?;
     if let Some((t, at)) = p.toks.get(p.pos) {
@@ -240,9 +90,32 @@ impl Parser {
         }
     }
 
+    /// Open one more level of nesting, or fail past [`MAX_DEPTH`].
+    fn nest(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SyntaxError {
+                at: self.at(),
+                message: format!(
+                    "the expression nests deeper than {MAX_DEPTH} levels (parentheses, calls, dictionaries and '|' steps)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn expr(&mut self) -> Result<Ast, SyntaxError> {
+        let outer = self.depth;
+        let ast = self.pipeline();
+        self.depth = outer;
+        ast
+    }
+
+    fn pipeline(&mut self) -> Result<Ast, SyntaxError> {
+        self.nest()?;
         let mut left = self.primary()?;
         while self.eat_sym('|') {
+            self.nest()?;
             let at = self.at();
             let name = match self.peek() {
                 Some(Tok::Ident(n)) => n.clone(),
@@ -448,5 +321,41 @@ mod tests {
         assert!(e.message.contains("unterminated"), "{e}");
         let e = parse("value.a value.b").unwrap_err();
         assert_eq!(e.at, 8);
+    }
+
+    /// Regression (found by the property tests): deep nesting overflowed the
+    /// stack of a 2 MiB thread in compile/eval/drop; it is a syntax error now.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let run = |src: String| {
+            std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || parse(&src).map(|_| ()))
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let n = 10_000;
+        for src in [
+            format!("{}value{}", "(".repeat(n), ")".repeat(n)),
+            format!("value{}", " | trim".repeat(n)),
+            format!("{}'x'{}", "concat(".repeat(n), ")".repeat(n)),
+            format!(
+                "value | {}'a'{}",
+                "map({'k': ".repeat(n),
+                ", 'd')".repeat(n)
+            ),
+            format!("{}1{}", "{'k': ".repeat(n), "}".repeat(n)),
+            "(".repeat(n),
+        ] {
+            let e = run(src.clone()).unwrap_err();
+            assert!(e.message.contains("nests deeper than 128 levels"), "{e}");
+            assert!(e.at < src.len());
+        }
+        // Up to the limit nests as before.
+        assert!(run(format!("value{}", " | trim".repeat(MAX_DEPTH - 1))).is_ok());
+        let parens = MAX_DEPTH - 1;
+        assert!(run(format!("{}value{}", "(".repeat(parens), ")".repeat(parens))).is_ok());
+        assert!(run(format!("value{}", " | trim".repeat(MAX_DEPTH))).is_err());
     }
 }

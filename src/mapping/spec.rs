@@ -1,0 +1,116 @@
+//! A validated, compiled mapping: the specs of its source, tables, checks and
+//! key map, with the locations later checks (against the target) report at.
+
+use super::config::{KvFormat, OnConflict, SourceKind};
+use super::load::Diagnostic;
+use super::Expr;
+use std::path::PathBuf;
+
+/// Where a piece of the mapping came from, to report later problems (missing
+/// target columns, type mismatches) at the right line.
+#[derive(Debug, Clone, Default)]
+pub struct Loc {
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub expr: Expr,
+    pub text: String,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub table: String,
+    pub key: Vec<String>,
+    pub on_conflict: OnConflict,
+    pub for_each: Option<Expr>,
+    pub filter: Option<Expr>,
+    pub columns: Vec<ColumnSpec>,
+    pub loc: Loc,
+    pub key_loc: Loc,
+}
+
+impl TableSpec {
+    /// Indexes of the key columns in `columns`.
+    pub fn key_indexes(&self) -> Vec<usize> {
+        self.key
+            .iter()
+            .filter_map(|k| self.columns.iter().position(|c| &c.name == k))
+            .collect()
+    }
+}
+
+/// The resolved source of a mapping (paths are absolute or relative to the CWD).
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub kind: SourceKind,
+    pub path: Option<PathBuf>,
+    /// The path as written in the mapping (for messages).
+    pub path_text: Option<String>,
+    pub format: KvFormat,
+    pub key: Vec<String>,
+    pub url: Option<String>,
+    pub password_env: Option<String>,
+    pub table: Option<String>,
+    pub query: Option<String>,
+    pub trust_server_certificate: bool,
+    /// The mapping file's folder (relative SQLite source paths resolve against it).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub name: String,
+    pub sql: String,
+    pub expect: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeymapSpec {
+    pub legacy: Expr,
+    pub new: Expr,
+}
+
+/// A validated, compiled mapping.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub name: String,
+    pub file: PathBuf,
+    /// sha256 of the mapping file's bytes: a changed mapping refuses a blind resume.
+    pub checksum: String,
+    pub description: Option<String>,
+    pub schema: Option<PathBuf>,
+    pub source: SourceSpec,
+    pub tables: Vec<TableSpec>,
+    pub checks: Vec<CheckSpec>,
+    pub redact: Vec<Vec<String>>,
+    pub keymap: Option<KeymapSpec>,
+}
+
+impl Mapping {
+    /// A diagnostic at a location of this mapping (for target-side checks).
+    pub fn diagnostic(&self, loc: &Loc, message: String, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: loc.line,
+            column: loc.column,
+            message,
+            hint,
+        }
+    }
+}
+
+pub fn kind_name(k: SourceKind) -> &'static str {
+    match k {
+        SourceKind::Kv => "kv",
+        SourceKind::Json => "json",
+        SourceKind::Mssql => "mssql",
+        SourceKind::Postgres => "postgres",
+        SourceKind::Mysql => "mysql",
+        SourceKind::Sqlite => "sqlite",
+    }
+}
