@@ -7,7 +7,7 @@ use super::events::Event;
 use super::options::writers;
 use super::stages::{LookupPlan, Stages};
 use super::summary::{Counters, RunSummary, TableSummary};
-use super::writer::{Prefix, RunCtx, Writer};
+use super::writer::{Order, RunCtx, Writer};
 use super::{bind, resume, Cancel, RunError, RunOptions};
 use crate::dialect::Dialect;
 use crate::mapping::Mapping;
@@ -15,7 +15,6 @@ use crate::sink::{LockOutcome, Target, TargetError};
 use crate::source::{self, Source, SourceError};
 use crate::tracking::{Holder, NewRun, Progress, RunStatus};
 use crate::transform::{BoundTable, Transformer};
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -239,11 +238,7 @@ async fn stream(
         Dialect::Sqlite => 200_000,
         _ => 1,
     });
-    let prefix = tokio::sync::Mutex::new(Prefix {
-        next: 0,
-        records: run.as_ref().map_or(0, |r| r.base_committed),
-        done: BTreeMap::new(),
-    });
+    let order = Order::new(run.as_ref().map_or(0, |r| r.base_committed));
     let mut writer = run.as_ref().map(|r| {
         let template = Progress {
             run_id: r.run_id,
@@ -260,7 +255,7 @@ async fn stream(
             workers,
             opts.retries,
             commit_every,
-            &prefix,
+            &order,
         )
     });
     let mut heartbeat = tokio::time::interval(opts.heartbeat);

@@ -29,13 +29,58 @@ async fn backoff(name: &str, attempt: u32, e: &TargetError) {
 
 /// Batches committed out of order by parallel writers: the checkpoint only moves
 /// over the contiguous prefix of committed batches.
-pub(super) struct Prefix {
+struct Prefix {
     /// Sequence number of the first batch not yet in the committed prefix.
-    pub next: u64,
+    next: u64,
     /// Records of the pass committed in the prefix.
-    pub records: i64,
+    records: i64,
     /// Committed batches past the prefix: sequence → (resume position, records).
-    pub done: BTreeMap<u64, (Position, i64)>,
+    done: BTreeMap<u64, (Position, i64)>,
+}
+
+/// What parallel writers share: the committed prefix (for the checkpoint) and
+/// the turn of the next batch to write its rows. Batches write their rows in
+/// order, each after the one before has written its own (its commit may still
+/// be under way): a key repeated in a later batch then waits for the earlier
+/// batch's row lock and wins, as it does with one writer.
+pub(super) struct Order {
+    prefix: tokio::sync::Mutex<Prefix>,
+    turn: tokio::sync::watch::Sender<u64>,
+}
+
+impl Order {
+    /// `records`: the records of the pass committed before this run.
+    pub fn new(records: i64) -> Order {
+        Order {
+            prefix: tokio::sync::Mutex::new(Prefix {
+                next: 0,
+                records,
+                done: BTreeMap::new(),
+            }),
+            turn: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    /// Wait for batch `seq`'s turn to write its rows; the turn passes to the
+    /// next batch when the returned guard is dropped.
+    async fn my_turn(&self, seq: u64) -> Turn<'_> {
+        let mut rx = self.turn.subscribe();
+        let _ = rx.wait_for(|&t| t >= seq).await;
+        Turn { order: self, seq }
+    }
+}
+
+/// Batch `seq` is writing its rows (see [`Order`]).
+struct Turn<'a> {
+    order: &'a Order,
+    seq: u64,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let next = self.seq + 1;
+        self.order.turn.send_modify(|t| *t = (*t).max(next));
+    }
 }
 
 /// One batch on its own connection (parallel writers): write, then, holding the
@@ -49,7 +94,7 @@ async fn write_parallel(
     seq: u64,
     template: Progress,
     resolve: bool,
-    prefix: &tokio::sync::Mutex<Prefix>,
+    order: &Order,
     retries: u32,
 ) -> (i64, Result<BatchResult, TargetError>) {
     let n = batch.len() as i64;
@@ -59,6 +104,12 @@ async fn write_parallel(
     let mut attempt = 0;
     loop {
         let result = async {
+            // A replay after a lost connection does not wait: later batches
+            // have had their turn already.
+            let turn = match attempt {
+                0 => Some(order.my_turn(seq).await),
+                _ => None,
+            };
             let mut tx = target.begin().await?;
             let mut progress = Progress {
                 position: None,
@@ -73,7 +124,8 @@ async fn write_parallel(
                 resolve,
             )
             .await?;
-            let mut st = prefix.lock().await;
+            drop(turn);
+            let mut st = order.prefix.lock().await;
             st.done.insert(seq, (next_pos.clone(), n));
             let (mut next, mut records, mut last) = (st.next, st.records, None);
             while let Some((p, k)) = st.done.get(&next) {
@@ -142,7 +194,7 @@ pub(super) struct Writer<'a> {
     workers: usize,
     retries: u32,
     commit_every: usize,
-    prefix: &'a tokio::sync::Mutex<Prefix>,
+    order: &'a Order,
     seq: u64,
     inflight: FuturesUnordered<WriteFuture<'a>>,
     /// Serial writer: the open transaction and the records in it.
@@ -161,7 +213,7 @@ impl<'a> Writer<'a> {
         workers: usize,
         retries: u32,
         commit_every: usize,
-        prefix: &'a tokio::sync::Mutex<Prefix>,
+        order: &'a Order,
     ) -> Writer<'a> {
         Writer {
             target,
@@ -171,7 +223,7 @@ impl<'a> Writer<'a> {
             workers,
             retries,
             commit_every,
-            prefix,
+            order,
             seq: 0,
             inflight: FuturesUnordered::new(),
             open: None,
@@ -240,7 +292,7 @@ impl<'a> Writer<'a> {
             self.seq,
             self.template.clone(),
             self.run.resolve,
-            self.prefix,
+            self.order,
             self.retries,
         );
         self.inflight.push(Box::pin(async move {

@@ -22,8 +22,8 @@ pub use writer::{write_batch, BatchResult};
 pub use crate::db::{client_failure, DbFailure, TargetError};
 use crate::db::{Connector, Exec};
 pub use crate::dialect::{quote_ident, quote_table, Dialect};
-use crate::tracking::store::{self, Store};
 use crate::tracking::Progress;
+use crate::tracking::{batch, Store};
 use crate::transform::BoundTable;
 use crate::value::{ColumnType, SqlValue};
 use async_trait::async_trait;
@@ -95,7 +95,7 @@ pub trait BatchTx: Send {
     ) -> Result<UpsertCount, DbFailure>;
     /// Add the batch's counts to the run and move the checkpoint.
     async fn save_progress(&mut self, p: &Progress) -> Result<(), DbFailure> {
-        store::save_progress(self.exec(), p).await
+        batch::save_progress(self.exec(), p).await
     }
     async fn commit(self: Box<Self>) -> Result<(), DbFailure>;
 }
@@ -242,7 +242,7 @@ impl dyn Target + '_ {
             .begin()
             .await
             .map_err(crate::db::ctx("creating the tracking tables"))?;
-        store::create_tables(&mut *tx).await?;
+        batch::create_tables(&mut *tx).await?;
         tx.commit()
             .await
             .map_err(crate::db::ctx("creating the tracking tables"))

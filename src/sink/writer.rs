@@ -5,7 +5,7 @@
 
 use super::{BatchTx, DbFailure, TargetError};
 use crate::mapping::OnConflict;
-use crate::tracking::{store, Progress};
+use crate::tracking::{batch, Progress};
 use crate::transform::{BoundTable, ErrorRow, Outcome, Stage, Transformed};
 use crate::value::SqlValue;
 use std::collections::HashMap;
@@ -153,11 +153,11 @@ pub async fn write_batch(
         if a >= b {
             continue;
         }
-        store::savepoint(tx.exec()).await.map_err(ctx)?;
+        batch::savepoint(tx.exec()).await.map_err(ctx)?;
         let mut counts = vec![(0, 0, Some(0)); tables.len()];
         match write_set(tx, tables, &candidates[a..b], &mut counts).await {
             Ok(()) => {
-                store::release_savepoint(tx.exec()).await.map_err(ctx)?;
+                batch::release_savepoint(tx.exec()).await.map_err(ctx)?;
                 for (t, c) in res.tables.iter_mut().zip(counts) {
                     t.0 += c.0;
                     t.1 += c.1;
@@ -165,7 +165,7 @@ pub async fn write_batch(
                 }
             }
             Err(f) if f.data => {
-                store::rollback_savepoint(tx.exec()).await.map_err(ctx)?;
+                batch::rollback_savepoint(tx.exec()).await.map_err(ctx)?;
                 if b - a == 1 {
                     load_failed.push(a);
                     let t = candidates[a];
@@ -207,7 +207,7 @@ pub async fn write_batch(
 
     if !res.errors.is_empty() {
         let refs: Vec<&ErrorRow> = res.errors.iter().collect();
-        store::insert_errors(tx.exec(), progress.run_id, &progress.mapping, &refs)
+        batch::insert_errors(tx.exec(), progress.run_id, &progress.mapping, &refs)
             .await
             .map_err(ctx)?;
     }
@@ -233,7 +233,7 @@ pub async fn write_batch(
                 .map(|t| t.key.as_str()),
         );
         if !keys.is_empty() {
-            store::resolve_errors(tx.exec(), &progress.mapping, &keys)
+            batch::resolve_errors(tx.exec(), &progress.mapping, &keys)
                 .await
                 .map_err(ctx)?;
         }
@@ -249,7 +249,7 @@ pub async fn write_batch(
         })
         .collect();
     if !pairs.is_empty() {
-        store::save_keymap(tx.exec(), &progress.mapping, &pairs)
+        batch::save_keymap(tx.exec(), &progress.mapping, &pairs)
             .await
             .map_err(ctx)?;
     }

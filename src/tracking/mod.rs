@@ -4,6 +4,7 @@
 //! run lock, when a run may resume). [`store`] reads and writes them for every
 //! dialect; [`ddl`] creates them.
 
+pub mod batch;
 pub mod ddl;
 pub mod store;
 

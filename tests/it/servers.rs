@@ -653,3 +653,45 @@ fn mysql_enum_labels_with_commas_are_whole_labels() {
         "{e:?}"
     );
 }
+
+/// Parallel writers write rows in batch order: a key repeated in a later
+/// batch ends with the later record's values (the last one wins, as with one
+/// writer), however the batches' commits interleave.
+fn parallel_writers_keep_the_last_record_of_a_key(db: &TestDb) {
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);",
+    );
+    let mut data = String::new();
+    for i in 0..400 {
+        data.push_str(&format!(
+            "{{\"key\":\"r{i}\",\"value\":{{\"id\":{},\"n\":{i}}}}}\n",
+            i % 10
+        ));
+    }
+    write(&d.join("data.jsonl"), &data);
+    write(
+        &d.join("t.toml"),
+        "name = \"t\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"data.jsonl\"\n[[tables]]\ntable = \"t\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.n = \"value.n\"\n",
+    );
+    let m = d.join("t.toml");
+    db.run(&[
+        "run",
+        m.to_str().unwrap(),
+        "--batch-size",
+        "3",
+        "--workers",
+        "4",
+    ])
+    .ok();
+    let rows = db.rows("SELECT id, n FROM t ORDER BY id");
+    let want: Vec<Vec<Option<String>>> = (0..10)
+        .map(|id| vec![Some(id.to_string()), Some((390 + id).to_string())])
+        .collect();
+    assert_eq!(rows, want);
+}
+
+crate::on_server_targets!(parallel_writers_last_wins, |db| {
+    parallel_writers_keep_the_last_record_of_a_key(db)
+});

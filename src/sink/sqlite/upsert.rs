@@ -8,7 +8,7 @@ use crate::db::{DbFailure, Exec};
 use crate::dialect::{quote_ident, quote_table, Dialect};
 use crate::mapping::OnConflict;
 use crate::sink::{BatchTx, TargetError, UpsertCount, Write};
-use crate::tracking::{store, Progress};
+use crate::tracking::{batch, Progress};
 use crate::transform::BoundTable;
 use crate::value::SqlValue;
 use async_trait::async_trait;
@@ -127,7 +127,7 @@ impl BatchTx for SqliteTx {
 
     async fn commit(mut self: Box<Self>) -> Result<(), DbFailure> {
         if let Some(p) = self.pending.take() {
-            store::save_progress(&mut self.tx, &p).await?;
+            batch::save_progress(&mut self.tx, &p).await?;
         }
         self.tx.commit().await.map_err(|e| classify(&e))
     }
