@@ -126,6 +126,7 @@ pub enum Cell {
     Int(i64),
     Text(String),
     Bool(bool),
+    Float(f64),
 }
 
 /// A row read back: cells by column name.
@@ -203,6 +204,7 @@ impl Row {
             Cell::Int(v) => Some(v.to_string()),
             Cell::Text(s) => Some(s.clone()),
             Cell::Bool(b) => Some(b.to_string()),
+            Cell::Float(f) => Some(f.to_string()),
         }
     }
 }
@@ -309,7 +311,7 @@ pub trait Driver: sqlx::Database {
 /// A macro rather than generic code: sqlx's bounds for "binds these types and
 /// decodes those" do not carry over from a generic impl to its callers.
 macro_rules! exec_for {
-    ($db:ty) => {
+    ($db:ty $(, $decimal:ty)?) => {
         const _: () = {
             type Q<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
@@ -348,8 +350,17 @@ macro_rules! exec_for {
                                 if let Ok(v) = r.try_get::<Option<String>, _>(i) {
                                     return Ok(v.map_or(Cell::Null, Cell::Text));
                                 }
-                                r.try_get::<Option<bool>, _>(i)
-                                    .map(|v| v.map_or(Cell::Null, Cell::Bool))
+                                if let Ok(v) = r.try_get::<Option<bool>, _>(i) {
+                                    return Ok(v.map_or(Cell::Null, Cell::Bool));
+                                }
+                                $(
+                                    // Exact decimals keep their digits, as text.
+                                    if let Ok(v) = r.try_get::<Option<$decimal>, _>(i) {
+                                        return Ok(v.map_or(Cell::Null, |d| Cell::Text(d.to_string())));
+                                    }
+                                )?
+                                r.try_get::<Option<f64>, _>(i)
+                                    .map(|v| v.map_or(Cell::Null, Cell::Float))
                                     .map_err(|e| <$db as Driver>::classify(&e))
                             })
                             .collect::<Result<Vec<Cell>, DbFailure>>()?;
@@ -522,8 +533,8 @@ macro_rules! exec_for {
     };
 }
 
-exec_for!(sqlx::Postgres);
-exec_for!(sqlx::MySql);
+exec_for!(sqlx::Postgres, bigdecimal::BigDecimal);
+exec_for!(sqlx::MySql, bigdecimal::BigDecimal);
 exec_for!(sqlx::Sqlite);
 
 #[cfg(test)]

@@ -11,10 +11,11 @@ use super::{Cancel, RunError};
 use crate::record::Position;
 use crate::sink::{write_batch, BatchResult, BatchTx, Target, TargetError};
 use crate::tracking::Progress;
-use crate::transform::{Transformed, Transformer};
+use crate::transform::{Outcome, Transformed, Transformer};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
@@ -38,14 +39,9 @@ struct Prefix {
     done: BTreeMap<u64, (Position, i64)>,
 }
 
-/// What parallel writers share: the committed prefix (for the checkpoint) and
-/// the turn of the next batch to write its rows. Batches write their rows in
-/// order, each after the one before has written its own (its commit may still
-/// be under way): a key repeated in a later batch then waits for the earlier
-/// batch's row lock and wins, as it does with one writer.
+/// What parallel writers share: the committed prefix (for the checkpoint).
 pub(super) struct Order {
     prefix: tokio::sync::Mutex<Prefix>,
-    turn: tokio::sync::watch::Sender<u64>,
 }
 
 impl Order {
@@ -57,30 +53,44 @@ impl Order {
                 records,
                 done: BTreeMap::new(),
             }),
-            turn: tokio::sync::watch::channel(0).0,
         }
     }
-
-    /// Wait for batch `seq`'s turn to write its rows; the turn passes to the
-    /// next batch when the returned guard is dropped.
-    async fn my_turn(&self, seq: u64) -> Turn<'_> {
-        let mut rx = self.turn.subscribe();
-        let _ = rx.wait_for(|&t| t >= seq).await;
-        Turn { order: self, seq }
-    }
 }
 
-/// Batch `seq` is writing its rows (see [`Order`]).
-struct Turn<'a> {
-    order: &'a Order,
-    seq: u64,
-}
+/// Batches write their rows in order where it matters: a batch that shares a
+/// key with an earlier batch still in flight waits until that batch has
+/// written its rows (its commit may still be under way), so the later record's
+/// values win, as with one writer; batches with disjoint keys go in parallel.
+/// `true` once a batch's rows are written (or it gave up).
+type Written = tokio::sync::watch::Receiver<bool>;
 
-impl Drop for Turn<'_> {
+/// Says "written" when dropped: after the rows, or when the batch fails.
+struct Wrote(tokio::sync::watch::Sender<bool>);
+
+impl Drop for Wrote {
     fn drop(&mut self) {
-        let next = self.seq + 1;
-        self.order.turn.send_modify(|t| *t = (*t).max(next));
+        self.0.send_replace(true);
     }
+}
+
+/// Hashes of the keys a batch writes, per table.
+fn key_hashes(transformer: &Transformer, batch: &[Transformed]) -> HashSet<u64> {
+    use std::hash::{BuildHasher, Hasher};
+    let seed = foldhash::fast::FixedState::default();
+    let mut keys = HashSet::new();
+    for t in batch {
+        if let Outcome::Rows { rows, .. } = &t.outcome {
+            for (ti, values) in rows {
+                let mut h = seed.build_hasher();
+                h.write_usize(*ti);
+                for &i in &transformer.tables[*ti].key_idx {
+                    values[i].hash_key_text(&mut h);
+                }
+                keys.insert(h.finish());
+            }
+        }
+    }
+    keys
 }
 
 /// One batch on its own connection (parallel writers): write, then, holding the
@@ -95,21 +105,21 @@ async fn write_parallel(
     template: Progress,
     resolve: bool,
     order: &Order,
+    wait_for: Vec<Written>,
+    wrote: Wrote,
     retries: u32,
 ) -> (i64, Result<BatchResult, TargetError>) {
     let n = batch.len() as i64;
     let Some(next_pos) = batch.last().map(|t| t.next.clone()) else {
         return (0, Ok(BatchResult::default()));
     };
+    for mut w in wait_for {
+        let _ = w.wait_for(|&done| done).await;
+    }
+    let mut wrote = Some(wrote);
     let mut attempt = 0;
     loop {
         let result = async {
-            // A replay after a lost connection does not wait: later batches
-            // have had their turn already.
-            let turn = match attempt {
-                0 => Some(order.my_turn(seq).await),
-                _ => None,
-            };
             let mut tx = target.begin().await?;
             let mut progress = Progress {
                 position: None,
@@ -124,7 +134,8 @@ async fn write_parallel(
                 resolve,
             )
             .await?;
-            drop(turn);
+            // A replay after a lost connection does not hold the others back.
+            drop(wrote.take());
             let mut st = order.prefix.lock().await;
             st.done.insert(seq, (next_pos.clone(), n));
             let (mut next, mut records, mut last) = (st.next, st.records, None);
@@ -196,6 +207,8 @@ pub(super) struct Writer<'a> {
     commit_every: usize,
     order: &'a Order,
     seq: u64,
+    /// The key hashes of the batches in flight, and whether they wrote their rows.
+    keys_in_flight: Vec<(Arc<HashSet<u64>>, Written)>,
     inflight: FuturesUnordered<WriteFuture<'a>>,
     /// Serial writer: the open transaction and the records in it.
     open: Option<Box<dyn BatchTx>>,
@@ -225,6 +238,7 @@ impl<'a> Writer<'a> {
             commit_every,
             order,
             seq: 0,
+            keys_in_flight: Vec::new(),
             inflight: FuturesUnordered::new(),
             open: None,
             pending: 0,
@@ -285,6 +299,16 @@ impl<'a> Writer<'a> {
         if let Some(e) = fatal {
             return Err(e.into());
         }
+        let keys = Arc::new(key_hashes(self.transformer, &batch));
+        self.keys_in_flight.retain(|(_, w)| !*w.borrow());
+        let wait_for: Vec<Written> = self
+            .keys_in_flight
+            .iter()
+            .filter(|(k, _)| !k.is_disjoint(&keys))
+            .map(|(_, w)| w.clone())
+            .collect();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        self.keys_in_flight.push((keys, rx));
         let fut = write_parallel(
             self.target,
             self.transformer,
@@ -293,6 +317,8 @@ impl<'a> Writer<'a> {
             self.template.clone(),
             self.run.resolve,
             self.order,
+            wait_for,
+            Wrote(tx),
             self.retries,
         );
         self.inflight.push(Box::pin(async move {

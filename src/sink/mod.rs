@@ -148,8 +148,6 @@ pub trait Admin: Send + Sync {
         table: &BoundTable,
         keys: &[Vec<SqlValue>],
     ) -> Result<Vec<Vec<Option<String>>>, TargetError>;
-    /// The first column of the first row of a query, as text (for `[[checks]]`).
-    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError>;
 }
 
 /// A connected target database: what the pipeline and the commands hold. A
@@ -283,6 +281,16 @@ impl dyn Target + '_ {
                 .map(|m| (m.version, m.description.to_string()))
                 .collect(),
         })
+    }
+
+    /// The first column of the first row of a query, as text (for `[[checks]]`).
+    pub async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
+        let row = self
+            .exec()
+            .fetch_one(sql, &[])
+            .await
+            .map_err(crate::db::ctx("running the check"))?;
+        Ok(row.and_then(|r| r.first_as_text()))
     }
 
     /// `SELECT count(*)` of a table.

@@ -19,7 +19,7 @@ use crate::value::SqlValue;
 use async_trait::async_trait;
 use error::db;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{Executor, Row};
+use sqlx::Executor;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -110,35 +110,5 @@ impl Admin for MySqlTarget {
             }
         }
         Ok(out)
-    }
-
-    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
-        let row = sqlx::query(sql)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db("running the check"))?;
-        Ok(row.and_then(|r| {
-            r.try_get::<Option<String>, _>(0)
-                .ok()
-                .flatten()
-                .or_else(|| {
-                    r.try_get::<Option<i64>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-                .or_else(|| {
-                    r.try_get::<Option<bigdecimal::BigDecimal>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-                .or_else(|| {
-                    r.try_get::<Option<f64>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-        }))
     }
 }

@@ -30,7 +30,6 @@ use crate::value::SqlValue;
 use async_trait::async_trait;
 use error::db;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Row;
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
@@ -125,47 +124,5 @@ impl Admin for PgTarget {
             }
         }
         Ok(out)
-    }
-
-    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
-        let row = sqlx::query(sql)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db("running the check"))?;
-        Ok(row.and_then(|r| {
-            r.try_get::<Option<String>, _>(0)
-                .ok()
-                .flatten()
-                .or_else(|| {
-                    r.try_get::<Option<i64>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-                .or_else(|| {
-                    r.try_get::<Option<i32>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-                .or_else(|| {
-                    r.try_get::<Option<bigdecimal::BigDecimal>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-                .or_else(|| {
-                    r.try_get::<Option<f64>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-                .or_else(|| {
-                    r.try_get::<Option<bool>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-        }))
     }
 }

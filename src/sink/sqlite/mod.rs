@@ -18,7 +18,6 @@ use error::db;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -106,29 +105,5 @@ impl Admin for SqliteTarget {
             }
         }
         Ok(out)
-    }
-
-    async fn query_text(&self, sql: &str) -> Result<Option<String>, TargetError> {
-        let row = sqlx::query(sql)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db("running the check"))?;
-        Ok(row.and_then(|r| {
-            r.try_get::<Option<String>, _>(0)
-                .ok()
-                .flatten()
-                .or_else(|| {
-                    r.try_get::<Option<i64>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-                .or_else(|| {
-                    r.try_get::<Option<f64>, _>(0)
-                        .ok()
-                        .flatten()
-                        .map(|v| v.to_string())
-                })
-        }))
     }
 }
