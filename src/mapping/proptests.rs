@@ -1,3 +1,5 @@
+//! Why this file is over 600 lines: the properties share one corpus of mappings and
+//! one bounded runner (2 MiB stack, time limit); split, each part would repeat them.
 //! Property tests of the parsers of outside input in the mapping area: mapping
 //! files ([`Mapping::from_str`], [`Mapping::load`]) and expressions (the lexer
 //! and parser of [`super::expr`], [`compile`], and evaluation of what compiles).

@@ -1,3 +1,5 @@
+//! Why this file is over 600 lines: one property per parser of outside input, with the
+//! generators they share; split by parser they would repeat the generators.
 //! Property tests of the parsers of outside input: the JSON Lines reader, the
 //! array/object splitter, DynamoDB JSON, the SQL Server connection spec (URLs
 //! and ADO.NET strings) and `redact_url`. Random and mutated input (truncated,
