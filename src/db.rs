@@ -6,6 +6,7 @@
 //! both import it and neither imports the other.
 
 use crate::dialect::Dialect;
+use crate::value::SqlValue;
 use async_trait::async_trait;
 use sqlx::{Column, Row as _};
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 pub struct DbFailure {
     pub data: bool,
     pub message: String,
+    /// The result column whose value could not be read, when that was the failure.
+    pub column: Option<String>,
 }
 
 impl DbFailure {
@@ -35,6 +38,7 @@ pub fn client_failure(e: &sqlx::Error) -> DbFailure {
     DbFailure {
         data: matches!(e, sqlx::Error::Encode(_)),
         message: e.to_string(),
+        column: None,
     }
 }
 
@@ -81,6 +85,8 @@ pub enum Arg<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Bool(bool),
+    /// A mapped value, bound the way the dialect's batch writer binds it.
+    Value(&'a SqlValue),
 }
 
 impl From<i64> for Arg<'_> {
@@ -144,6 +150,7 @@ fn bad_column(name: &str, want: &str, got: Option<&Cell>) -> DbFailure {
             None => format!("no column {name} in the result"),
             Some(c) => format!("column {name}: expected {want}, found {c:?}"),
         },
+        column: Some(name.to_string()),
     }
 }
 
@@ -311,7 +318,7 @@ pub trait Driver: sqlx::Database {
 /// A macro rather than generic code: sqlx's bounds for "binds these types and
 /// decodes those" do not carry over from a generic impl to its callers.
 macro_rules! exec_for {
-    ($db:ty $(, $decimal:ty)?) => {
+    ($db:ty, $value:path $(, $decimal:ty)?) => {
         const _: () = {
             type Q<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
@@ -323,6 +330,7 @@ macro_rules! exec_for {
                         Arg::Text(v) => q.bind(v),
                         Arg::OptText(v) => q.bind(v),
                         Arg::Bool(v) => q.bind(v),
+                        Arg::Value(v) => $value(q, v),
                     };
                 }
                 q
@@ -361,7 +369,10 @@ macro_rules! exec_for {
                                 )?
                                 r.try_get::<Option<f64>, _>(i)
                                     .map(|v| v.map_or(Cell::Null, Cell::Float))
-                                    .map_err(|e| <$db as Driver>::classify(&e))
+                                    .map_err(|e| DbFailure {
+                                        column: Some(names[i].clone()),
+                                        ..<$db as Driver>::classify(&e)
+                                    })
                             })
                             .collect::<Result<Vec<Cell>, DbFailure>>()?;
                         Ok(Row {
@@ -419,6 +430,7 @@ macro_rules! exec_for {
                     .ok_or_else(|| DbFailure {
                         data: false,
                         message: "the database returned no id for the inserted row".into(),
+                        column: None,
                     })?
                     .int("id")
             }
@@ -533,9 +545,51 @@ macro_rules! exec_for {
     };
 }
 
-exec_for!(sqlx::Postgres, bigdecimal::BigDecimal);
-exec_for!(sqlx::MySql, bigdecimal::BigDecimal);
-exec_for!(sqlx::Sqlite);
+exec_for!(sqlx::Postgres, bind_postgres, bigdecimal::BigDecimal);
+exec_for!(sqlx::MySql, bind_mysql, bigdecimal::BigDecimal);
+exec_for!(sqlx::Sqlite, bind_sqlite);
+
+/// A mapped value as PostgreSQL reads it in text form (statements cast it:
+/// `?::text::numeric(10,2)`); an instant in UTC says so.
+pub fn pg_text(v: &SqlValue) -> Option<String> {
+    match v {
+        SqlValue::TimestampTz(t) => Some(format!("{}+00", t.format("%Y-%m-%d %H:%M:%S%.f"))),
+        other => other.to_text(),
+    }
+}
+
+type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
+fn bind_postgres<'q>(q: Query<'q, sqlx::Postgres>, v: &'q SqlValue) -> Query<'q, sqlx::Postgres> {
+    q.bind(pg_text(v))
+}
+
+/// A mapped value bound for MySQL: numbers, booleans and bytes as themselves,
+/// decimals and JSON as their text, dates and times as their text.
+pub fn bind_mysql<'q>(q: Query<'q, sqlx::MySql>, v: &'q SqlValue) -> Query<'q, sqlx::MySql> {
+    match v {
+        SqlValue::Null => q.bind(None::<String>),
+        SqlValue::Int(i) => q.bind(*i),
+        SqlValue::Float(f) => q.bind(*f),
+        SqlValue::Bool(b) => q.bind(*b),
+        SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Decimal(s) => q.bind(s.as_str()),
+        SqlValue::Bytes(b) => q.bind(b.as_slice()),
+        other => q.bind(other.to_text()),
+    }
+}
+
+/// A mapped value bound for SQLite: booleans as 0/1, the rest as for MySQL.
+pub fn bind_sqlite<'q>(q: Query<'q, sqlx::Sqlite>, v: &'q SqlValue) -> Query<'q, sqlx::Sqlite> {
+    match v {
+        SqlValue::Null => q.bind(None::<i64>),
+        SqlValue::Int(i) => q.bind(*i),
+        SqlValue::Float(f) => q.bind(*f),
+        SqlValue::Bool(b) => q.bind(i64::from(*b)),
+        SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Decimal(s) => q.bind(s.as_str()),
+        SqlValue::Bytes(b) => q.bind(b.as_slice()),
+        other => q.bind(other.to_text()),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -141,13 +141,6 @@ pub trait Admin: Send + Sync {
     /// A consistent copy of the database in `path` (SQLite), or the command
     /// that makes one (servers).
     async fn backup(&self, path: &Path) -> Result<Option<String>, TargetError>;
-    /// Rows of a table for the given key values: every mapped column as text,
-    /// in the table's column order, keys first found first.
-    async fn fetch_by_keys(
-        &self,
-        table: &BoundTable,
-        keys: &[Vec<SqlValue>],
-    ) -> Result<Vec<Vec<Option<String>>>, TargetError>;
 }
 
 /// A connected target database: what the pipeline and the commands hold. A
@@ -293,6 +286,43 @@ impl dyn Target + '_ {
         Ok(row.and_then(|r| r.first_as_text()))
     }
 
+    /// Rows of a table for the given key values: every mapped column as text,
+    /// in the table's column order (for `verify`).
+    pub async fn fetch_by_keys(
+        &self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
+        let d = self.dialect();
+        let max_binds = match d {
+            Dialect::Sqlite => 32_766,
+            Dialect::Postgres | Dialect::Mysql => 65_535,
+        };
+        let per = (max_binds / table.key_idx.len().max(1)).clamp(1, 500);
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(per) {
+            let sql = fetch_sql(d, table, chunk.len());
+            let args: Vec<crate::db::Arg> =
+                chunk.iter().flatten().map(crate::db::Arg::Value).collect();
+            let rows = self
+                .exec()
+                .fetch(&sql, &args)
+                .await
+                .map_err(|f| match &f.column {
+                    Some(c) => TargetError::Db {
+                        context: format!("reading table {} (column {c}) as text", table.spec.table),
+                        message: f.message.clone(),
+                        retryable: false,
+                    },
+                    None => f.into_target("reading rows"),
+                })?;
+            for r in &rows {
+                out.push(text_cells(r, table)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// `SELECT count(*)` of a table.
     pub async fn count_rows(&self, table: &str) -> Result<i64, TargetError> {
         let c = crate::db::ctx("counting rows");
@@ -305,61 +335,107 @@ impl dyn Target + '_ {
     }
 }
 
-/// `SELECT <columns as text> FROM t WHERE (keys) IN ((...), ...)` with `?` or `$n`
-/// placeholders; `cast` renders a column as text, `param` a placeholder.
-pub fn fetch_sql(
+/// The `ON CONFLICT (key) …` clause of PostgreSQL and SQLite for the table's
+/// `on_conflict`: nothing (fail), `DO NOTHING`, or `DO UPDATE SET` of the
+/// non-key columns `WHERE differs(non-key columns)`, so that an unchanged row
+/// is not written. `cols` are the quoted column names in the table's order.
+pub(crate) fn on_conflict(
     d: Dialect,
     table: &BoundTable,
-    n: usize,
-    cast: impl Fn(&str) -> String,
-    param: impl Fn(usize, usize) -> String,
+    cols: &[String],
+    differs: impl Fn(&[(usize, &String)]) -> String,
 ) -> String {
+    let key: Vec<String> = table.spec.key.iter().map(|k| quote_ident(d, k)).collect();
+    let non_key: Vec<(usize, &String)> = cols
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !table.key_idx.contains(i))
+        .collect();
+    match table.spec.on_conflict {
+        crate::mapping::OnConflict::Fail => String::new(),
+        crate::mapping::OnConflict::Ignore => {
+            format!(" ON CONFLICT ({}) DO NOTHING", key.join(", "))
+        }
+        crate::mapping::OnConflict::Update if non_key.is_empty() => {
+            format!(" ON CONFLICT ({}) DO NOTHING", key.join(", "))
+        }
+        crate::mapping::OnConflict::Update => {
+            let set: Vec<String> = non_key
+                .iter()
+                .map(|(_, c)| format!("{c} = excluded.{c}"))
+                .collect();
+            format!(
+                " ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
+                key.join(", "),
+                set.join(", "),
+                differs(&non_key)
+            )
+        }
+    }
+}
+
+/// `SELECT <columns as text> FROM t WHERE (keys) IN ((...), ...)` for `n` keys,
+/// with `?` placeholders: each column read as text, each key value bound as
+/// [`Arg::Value`](crate::db::Arg) (PostgreSQL reads it as text, cast to the
+/// column's declared type).
+pub fn fetch_sql(d: Dialect, table: &BoundTable, n: usize) -> String {
+    let cast = |c: String| match d {
+        Dialect::Postgres => format!("{c}::text"),
+        Dialect::Mysql => format!("CAST({c} AS CHAR)"),
+        Dialect::Sqlite => format!("CAST({c} AS TEXT)"),
+    };
+    let param = |c: usize| match d {
+        Dialect::Postgres => format!(
+            "?::text::{}",
+            table
+                .declared
+                .get(c)
+                .filter(|t| !t.is_empty())
+                .map_or("text", String::as_str)
+        ),
+        Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
+    };
     let t = quote_table(d, &table.spec.table);
     let cols: Vec<String> = table
         .column_names()
-        .map(|c| cast(&quote_ident(d, c)))
+        .map(|c| format!("{} AS {}", cast(quote_ident(d, c)), quote_ident(d, c)))
         .collect();
     let key: Vec<String> = table.spec.key.iter().map(|k| quote_ident(d, k)).collect();
-    let mut tuples = Vec::with_capacity(n);
-    let mut i = 0;
-    for _ in 0..n {
-        let ps: Vec<String> = table
+    let one = format!(
+        "({})",
+        table
             .key_idx
             .iter()
-            .map(|&c| {
-                i += 1;
-                param(i, c)
-            })
-            .collect();
-        tuples.push(format!("({})", ps.join(", ")));
-    }
+            .map(|&c| param(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     format!(
         "SELECT {} FROM {t} WHERE ({}) IN ({})",
         cols.join(", "),
         key.join(", "),
-        tuples.join(", ")
+        vec![one.as_str(); n].join(", ")
     )
 }
 
 /// The mapped columns of a fetched row as text; a value that does not decode
 /// is an error naming the table and column (never taken for a NULL, which
 /// verify would report as a difference).
-pub(crate) fn text_cells<R>(row: &R, table: &BoundTable) -> Result<Vec<Option<String>>, TargetError>
-where
-    R: sqlx::Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
+fn text_cells(
+    row: &crate::db::Row,
+    table: &BoundTable,
+) -> Result<Vec<Option<String>>, TargetError> {
     table
         .column_names()
         .enumerate()
-        .map(|(i, name)| {
-            row.try_get::<Option<String>, _>(i)
-                .map_err(|e| TargetError::Db {
-                    context: format!("reading table {} (column {name}) as text", table.spec.table),
-                    message: e.to_string(),
-                    retryable: false,
-                })
+        .map(|(i, name)| match row.at(i) {
+            Some(crate::db::Cell::Null) => Ok(None),
+            Some(crate::db::Cell::Text(s)) => Ok(Some(s.clone())),
+            other => Err(TargetError::Db {
+                context: format!("reading table {} (column {name}) as text", table.spec.table),
+                message: format!("expected text, found {other:?}"),
+                retryable: false,
+            }),
         })
         .collect()
 }

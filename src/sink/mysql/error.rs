@@ -34,6 +34,7 @@ impl Driver for sqlx::MySql {
         DbFailure {
             data: !retryable_code(&code),
             message: format!("{} [error {code}]", d.message()),
+            column: None,
         }
     }
 }

@@ -14,8 +14,6 @@ pub use upsert::upsert_sql;
 
 use crate::dialect::Dialect;
 use crate::sink::{Admin, ServerLock, TargetError};
-use crate::transform::BoundTable;
-use crate::value::SqlValue;
 use async_trait::async_trait;
 use error::db;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
@@ -23,7 +21,6 @@ use sqlx::Executor;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
-use upsert::bind;
 
 pub struct MySqlTarget {
     pool: MySqlPool,
@@ -83,32 +80,5 @@ impl Admin for MySqlTarget {
             opts.get_database().unwrap_or(""),
             path.display()
         )))
-    }
-
-    async fn fetch_by_keys(
-        &self,
-        table: &BoundTable,
-        keys: &[Vec<SqlValue>],
-    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
-        let mut out = Vec::new();
-        for chunk in keys.chunks(500) {
-            let sql = super::fetch_sql(
-                Dialect::Mysql,
-                table,
-                chunk.len(),
-                |c| format!("CAST({c} AS CHAR)"),
-                |_, _| "?".into(),
-            );
-            let mut q = sqlx::query(&sql);
-            for k in chunk {
-                for v in k {
-                    q = bind(q, v);
-                }
-            }
-            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
-                out.push(super::text_cells(&r, table)?);
-            }
-        }
-        Ok(out)
     }
 }

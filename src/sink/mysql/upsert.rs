@@ -11,28 +11,12 @@ use crate::sink::{BatchTx, TargetError, UpsertCount, Write};
 use crate::transform::BoundTable;
 use crate::value::SqlValue;
 use async_trait::async_trait;
-use sqlx::mysql::{MySql, MySqlArguments};
-use sqlx::query::Query;
+use sqlx::mysql::MySql;
 use sqlx::Transaction;
 
 /// The protocol's placeholder limit per statement.
 pub(super) const MAX_BINDS: usize = 65_535;
 const ROWS_PER_STATEMENT: usize = 1000;
-
-pub(super) fn bind<'q>(
-    q: Query<'q, MySql, MySqlArguments>,
-    v: &'q SqlValue,
-) -> Query<'q, MySql, MySqlArguments> {
-    match v {
-        SqlValue::Null => q.bind(None::<String>),
-        SqlValue::Int(i) => q.bind(*i),
-        SqlValue::Float(f) => q.bind(*f),
-        SqlValue::Bool(b) => q.bind(*b),
-        SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Decimal(s) => q.bind(s.as_str()),
-        SqlValue::Bytes(b) => q.bind(b.as_slice()),
-        other => q.bind(other.to_text()),
-    }
-}
 
 /// The upsert statement of a table for `n` rows.
 pub fn upsert_sql(table: &BoundTable, n: usize) -> String {
@@ -131,7 +115,7 @@ impl BatchTx for MySqlTx {
             let mut q = sqlx::query(&sql);
             for row in chunk {
                 for v in row.iter() {
-                    q = bind(q, v);
+                    q = crate::db::bind_mysql(q, v);
                 }
             }
             let affected = q

@@ -4,7 +4,8 @@
 //! rest of the run take the upsert.
 
 use super::error::classify;
-use super::upsert::{pg_text, wire, PgTx, Wire};
+use super::upsert::{wire, PgTx, Wire};
+use crate::db::pg_text;
 use crate::db::DbFailure;
 use crate::dialect::{quote_ident, quote_table, Dialect};
 use crate::transform::BoundTable;

@@ -27,6 +27,7 @@ impl Driver for sqlx::Postgres {
         DbFailure {
             data: !retryable_state(&code),
             message: format!("{}{detail} [SQLSTATE {code}]", d.message()),
+            column: None,
         }
     }
 }

@@ -25,17 +25,13 @@ pub use upsert::upsert_sql;
 
 use crate::dialect::Dialect;
 use crate::sink::{Admin, ServerLock, TargetError};
-use crate::transform::BoundTable;
-use crate::value::SqlValue;
 use async_trait::async_trait;
-use error::db;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use upsert::pg_text;
 
 pub struct PgTarget {
     pool: PgPool,
@@ -88,41 +84,5 @@ impl Admin for PgTarget {
             path.display(),
             crate::redact_url(&self.url)
         )))
-    }
-
-    async fn fetch_by_keys(
-        &self,
-        table: &BoundTable,
-        keys: &[Vec<SqlValue>],
-    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
-        let mut out = Vec::new();
-        for chunk in keys.chunks(500) {
-            let sql = super::fetch_sql(
-                Dialect::Postgres,
-                table,
-                chunk.len(),
-                |c| format!("{c}::text"),
-                |i, c| {
-                    format!(
-                        "${i}::text::{}",
-                        table.declared.get(c).map_or("text", |d| if d.is_empty() {
-                            "text"
-                        } else {
-                            d.as_str()
-                        })
-                    )
-                },
-            );
-            let mut q = sqlx::query(&sql);
-            for k in chunk {
-                for v in k {
-                    q = q.bind(pg_text(v));
-                }
-            }
-            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
-                out.push(super::text_cells(&r, table)?);
-            }
-        }
-        Ok(out)
     }
 }

@@ -5,9 +5,8 @@
 
 use super::error::{classify, db};
 use super::{CopyTables, PgTarget};
-use crate::db::{DbFailure, Exec};
+use crate::db::{pg_text, DbFailure, Exec};
 use crate::dialect::{quote_ident, quote_table, Dialect};
-use crate::mapping::OnConflict;
 use crate::sink::{BatchTx, TargetError, UpsertCount, Write};
 use crate::transform::BoundTable;
 use crate::value::{ColumnType, SqlValue};
@@ -33,14 +32,6 @@ pub(super) fn wire(ty: &ColumnType) -> Wire {
         ColumnType::Bytes => Wire::Bytes,
         ColumnType::Uuid => Wire::Uuid,
         _ => Wire::Text,
-    }
-}
-
-/// Text form of a value for PostgreSQL's input functions.
-pub(super) fn pg_text(v: &SqlValue) -> Option<String> {
-    match v {
-        SqlValue::TimestampTz(t) => Some(format!("{}+00", t.format("%Y-%m-%d %H:%M:%S%.f"))),
-        other => other.to_text(),
     }
 }
 
@@ -80,44 +71,24 @@ pub fn upsert_sql(table: &BoundTable) -> String {
         arrays.join(", "),
         aliases.join(", ")
     );
-    let key: Vec<String> = table.spec.key.iter().map(|k| quote_ident(d, k)).collect();
-    let non_key: Vec<(usize, &String)> = cols
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !table.key_idx.contains(i))
-        .collect();
-    match table.spec.on_conflict {
-        OnConflict::Fail => {}
-        OnConflict::Ignore => {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")))
-        }
-        OnConflict::Update if non_key.is_empty() => {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")))
-        }
-        OnConflict::Update => {
-            let set: Vec<String> = non_key
-                .iter()
-                .map(|(_, c)| format!("{c} = EXCLUDED.{c}"))
-                .collect();
-            // json has no equality operator: compare its text.
-            let side = |prefix: &str| -> Vec<String> {
-                non_key
-                    .iter()
-                    .map(|(i, c)| match table.types[*i] {
-                        ColumnType::Json { binary: false } => format!("{prefix}.{c}::text"),
-                        _ => format!("{prefix}.{c}"),
-                    })
-                    .collect()
-            };
-            sql.push_str(&format!(
-                " ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
-                key.join(", "),
-                set.join(", "),
-                side("t").join(", "),
-                side("EXCLUDED").join(", ")
-            ));
-        }
-    }
+    // json has no equality operator: compare its text.
+    let side = |prefix: &str, non_key: &[(usize, &String)]| -> String {
+        non_key
+            .iter()
+            .map(|(i, c)| match table.types[*i] {
+                ColumnType::Json { binary: false } => format!("{prefix}.{c}::text"),
+                _ => format!("{prefix}.{c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    sql.push_str(&crate::sink::on_conflict(d, table, &cols, |nk| {
+        format!(
+            "({}) IS DISTINCT FROM ({})",
+            side("t", nk),
+            side("excluded", nk)
+        )
+    }));
     sql.push_str(" RETURNING (xmax = 0) AS inserted");
     sql
 }

@@ -15,6 +15,7 @@ impl Driver for sqlx::Sqlite {
         DbFailure {
             data: !contention,
             message: d.message().to_string(),
+            column: None,
         }
     }
 }

@@ -11,8 +11,6 @@ pub use upsert::upsert_sql;
 
 use crate::dialect::Dialect;
 use crate::sink::{Admin, TargetError};
-use crate::transform::BoundTable;
-use crate::value::SqlValue;
 use async_trait::async_trait;
 use error::db;
 use sqlx::sqlite::{
@@ -21,7 +19,6 @@ use sqlx::sqlite::{
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
-use upsert::{bind, MAX_BINDS};
 
 pub struct SqliteTarget {
     pool: SqlitePool,
@@ -77,33 +74,5 @@ impl Admin for SqliteTarget {
             .await
             .map_err(db("writing the backup"))?;
         Ok(None)
-    }
-
-    async fn fetch_by_keys(
-        &self,
-        table: &BoundTable,
-        keys: &[Vec<SqlValue>],
-    ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
-        let mut out = Vec::new();
-        let per = (MAX_BINDS / table.key_idx.len().max(1)).min(500);
-        for chunk in keys.chunks(per) {
-            let sql = super::fetch_sql(
-                Dialect::Sqlite,
-                table,
-                chunk.len(),
-                |c| format!("CAST({c} AS TEXT)"),
-                |_, _| "?".into(),
-            );
-            let mut q = sqlx::query(&sql);
-            for k in chunk {
-                for v in k {
-                    q = bind(q, v);
-                }
-            }
-            for r in q.fetch_all(&self.pool).await.map_err(db("reading rows"))? {
-                out.push(super::text_cells(&r, table)?);
-            }
-        }
-        Ok(out)
     }
 }

@@ -6,14 +6,11 @@ use super::error::{classify, db};
 use super::SqliteTarget;
 use crate::db::{DbFailure, Exec};
 use crate::dialect::{quote_ident, quote_table, Dialect};
-use crate::mapping::OnConflict;
 use crate::sink::{BatchTx, TargetError, UpsertCount, Write};
 use crate::tracking::{batch, Progress};
 use crate::transform::BoundTable;
 use crate::value::SqlValue;
 use async_trait::async_trait;
-use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, Transaction};
 
 /// SQLite's bind limit (SQLITE_MAX_VARIABLE_NUMBER) since 3.32.
@@ -21,21 +18,6 @@ pub(super) const MAX_BINDS: usize = 32_766;
 /// Rows per statement: large enough to amortise the call, small enough to keep
 /// the prepared statement cache effective.
 const ROWS_PER_STATEMENT: usize = 1000;
-
-pub(super) fn bind<'q>(
-    q: Query<'q, Sqlite, SqliteArguments<'q>>,
-    v: &'q SqlValue,
-) -> Query<'q, Sqlite, SqliteArguments<'q>> {
-    match v {
-        SqlValue::Null => q.bind(None::<i64>),
-        SqlValue::Int(i) => q.bind(*i),
-        SqlValue::Float(f) => q.bind(*f),
-        SqlValue::Bool(b) => q.bind(i64::from(*b)),
-        SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Decimal(s) => q.bind(s.as_str()),
-        SqlValue::Bytes(b) => q.bind(b.as_slice()),
-        other => q.bind(other.to_text()),
-    }
-}
 
 pub struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
@@ -105,7 +87,7 @@ impl BatchTx for SqliteTx {
             let mut q = sqlx::query(&sql);
             for row in chunk {
                 for v in row.iter() {
-                    q = bind(q, v);
+                    q = crate::db::bind_sqlite(q, v);
                 }
             }
             let r = q.execute(&mut *self.tx).await.map_err(|e| classify(&e))?;
@@ -144,38 +126,12 @@ pub fn upsert_sql(table: &BoundTable, n: usize) -> String {
         cols.join(", "),
         vec![one.as_str(); n].join(",")
     );
-    let key: Vec<String> = table.spec.key.iter().map(|k| quote_ident(d, k)).collect();
-    let non_key: Vec<&String> = cols
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !table.key_idx.contains(i))
-        .map(|(_, c)| c)
-        .collect();
-    match table.spec.on_conflict {
-        OnConflict::Fail => {}
-        OnConflict::Ignore => {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")))
-        }
-        OnConflict::Update if non_key.is_empty() => {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")))
-        }
-        OnConflict::Update => {
-            let set: Vec<String> = non_key
-                .iter()
-                .map(|c| format!("{c} = excluded.{c}"))
-                .collect();
-            let differs: Vec<String> = non_key
-                .iter()
-                .map(|c| format!("{t}.{c} IS NOT excluded.{c}"))
-                .collect();
-            sql.push_str(&format!(
-                " ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
-                key.join(", "),
-                set.join(", "),
-                differs.join(" OR ")
-            ));
-        }
-    }
+    sql.push_str(&crate::sink::on_conflict(d, table, &cols, |nk| {
+        nk.iter()
+            .map(|(_, c)| format!("{t}.{c} IS NOT excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }));
     sql
 }
 
