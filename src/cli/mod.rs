@@ -103,6 +103,11 @@ pub enum Command {
         /// Start from the beginning even if the last run stopped half way.
         #[arg(long)]
         restart: bool,
+        /// Read the whole source even where a delta pass would read only what
+        /// changed since the last succeeded pass (a `watermark` source); the way
+        /// out when the source's high-water mark went backwards.
+        #[arg(long)]
+        full: bool,
         /// Read and transform everything, check it against the target, write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -264,6 +269,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             batch_size,
             max_errors,
             restart,
+            full,
             dry_run,
             no_progress,
             commit_every,
@@ -273,6 +279,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
                 batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
                 max_errors,
                 restart,
+                full,
                 dry_run,
                 observer: if no_progress {
                     None

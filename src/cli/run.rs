@@ -29,6 +29,20 @@ fn print_summary(s: &RunSummary) {
         s.seconds,
         s.records_per_second()
     );
+    if let Some(p) = &s.pass {
+        match (p.kind, &p.watermark) {
+            (cutover::tracking::passes::PassKind::Delta, Some(w)) => println!(
+                "  delta pass: {w} from {} to {}",
+                p.low.clone().unwrap_or_default(),
+                p.high.clone().unwrap_or_default()
+            ),
+            (_, Some(w)) => println!(
+                "  full pass: read everything; high-water mark of {w}: {}",
+                p.high.clone().unwrap_or_default()
+            ),
+            _ => {}
+        }
+    }
     if let Some((run, pos)) = &s.resumed_from {
         println!("  resumed from run {run} at {pos}");
     }

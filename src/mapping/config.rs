@@ -83,6 +83,24 @@ pub struct SourceConfig {
     /// mssql: trust the server certificate without validation.
     #[serde(default)]
     pub trust_server_certificate: Option<bool>,
+    /// SQL sources: a column that grows on every insert and update; after a
+    /// succeeded pass, the next pass reads only rows at or above its high-water mark.
+    #[serde(default)]
+    pub watermark: Option<Spanned<String>>,
+    /// How far behind the previous high-water mark a delta pass starts reading:
+    /// a duration (`"10m"`) for time columns, an integer for integer columns.
+    #[serde(default)]
+    pub lookback: Option<Spanned<toml::Value>>,
+    /// Rows whose watermark is NULL: read on every pass (`include`) or never (`exclude`).
+    #[serde(default)]
+    pub watermark_nulls: Option<Spanned<WatermarkNulls>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WatermarkNulls {
+    Include,
+    Exclude,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]

@@ -3,7 +3,8 @@
 
 use super::config::{KvFormat, MappingConfig, SourceKind};
 use super::spec::{
-    kind_name, CheckSpec, ColumnSpec, KeymapSpec, Loc, Mapping, SourceSpec, TableSpec,
+    kind_name, CheckSpec, ColumnSpec, KeymapSpec, Loc, Lookback, Mapping, SourceSpec, TableSpec,
+    Watermark,
 };
 use super::{compile, expr, Env, Expr};
 use sha2::{Digest, Sha256};
@@ -285,7 +286,65 @@ impl Mapping {
                 }
             }
         }
+        let watermark = match (&src.watermark, kind) {
+            (None, _) => {
+                for (span, what) in [
+                    (src.lookback.as_ref().map(|l| l.span()), "lookback"),
+                    (
+                        src.watermark_nulls.as_ref().map(|n| n.span()),
+                        "watermark_nulls",
+                    ),
+                ] {
+                    if let Some(span) = span {
+                        cx.push(
+                            span,
+                            format!("`{what}` needs `watermark = \"column\"`"),
+                            None,
+                        );
+                    }
+                }
+                None
+            }
+            (Some(w), SourceKind::Kv | SourceKind::Json) => {
+                cx.push(
+                    w.span(),
+                    "`watermark` is for SQL sources; a file source's later passes write only the records that changed",
+                    None,
+                );
+                None
+            }
+            (Some(w), _) => {
+                let lookback = match src.lookback.as_ref().map(|l| (l.span(), l.get_ref())) {
+                    None => None,
+                    Some((_, toml::Value::Integer(n))) if *n >= 0 => Some(Lookback::Count(*n)),
+                    Some((span, toml::Value::String(s))) => match humantime::parse_duration(s) {
+                        Ok(d) => Some(Lookback::Duration(d)),
+                        Err(e) => {
+                            cx.push(span, format!("lookback '{s}': {e}"), Some("a duration such as \"10m\", \"90s\" or \"2h\", or an integer for integer columns".into()));
+                            None
+                        }
+                    },
+                    Some((span, v)) => {
+                        cx.push(span, format!("lookback {v}: expected a duration such as \"10m\" or a non-negative integer"), None);
+                        None
+                    }
+                };
+                let column = w.get_ref().trim().to_string();
+                if column.is_empty() {
+                    cx.push(w.span(), "`watermark` names no column", None);
+                }
+                Some(Watermark {
+                    column,
+                    lookback,
+                    nulls: src.watermark_nulls.as_ref().map(|n| *n.get_ref()),
+                    loc: cx.loc(w.span().start),
+                })
+            }
+        };
         let source = SourceSpec {
+            filter: None,
+            paging_prefix: 0,
+            watermark,
             kind,
             path,
             path_text,

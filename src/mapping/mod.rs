@@ -18,7 +18,10 @@ mod proptests;
 pub mod spec;
 
 pub use compile::{Env, Expr};
-pub use config::{KvFormat, OnConflict, SourceKind};
+pub use config::{KvFormat, OnConflict, SourceKind, WatermarkNulls};
 pub use kind::Kind;
 pub use load::{pattern_captures, Diagnostic, MappingError};
-pub use spec::{kind_name, CheckSpec, ColumnSpec, KeymapSpec, Loc, Mapping, SourceSpec, TableSpec};
+pub use spec::{
+    kind_name, CheckSpec, ColumnSpec, KeymapSpec, Loc, Lookback, Mapping, SourceSpec, TableSpec,
+    Watermark,
+};

@@ -58,8 +58,34 @@ pub struct SourceSpec {
     pub table: Option<String>,
     pub query: Option<String>,
     pub trust_server_certificate: bool,
+    /// Delta passes: the watermark column and how to read it.
+    pub watermark: Option<Watermark>,
+    /// Set for one pass, never by the mapping file: a condition rows must meet
+    /// (a delta pass's window), and how many leading `key` columns only order
+    /// the pages (the watermark) without naming the record.
+    pub filter: Option<String>,
+    pub paging_prefix: usize,
     /// The mapping file's folder (relative SQLite source paths resolve against it).
     pub dir: PathBuf,
+}
+
+/// `[source] watermark`: delta passes read only rows whose watermark is at or
+/// above the previous pass's high-water mark (minus `lookback`).
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    pub column: String,
+    pub lookback: Option<Lookback>,
+    pub nulls: Option<super::config::WatermarkNulls>,
+    /// Where `watermark` is written (errors found when the source is read name it).
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookback {
+    /// For time columns.
+    Duration(std::time::Duration),
+    /// For integer columns (sequences, rowversion).
+    Count(i64),
 }
 
 #[derive(Debug, Clone)]

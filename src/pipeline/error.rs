@@ -20,6 +20,8 @@ pub enum RunError {
     Locked { mapping: String, holder: Holder },
     #[error("refusing to resume mapping {mapping}: {reason}")]
     ResumeRefused { mapping: String, reason: String },
+    #[error("refusing the pass of mapping {mapping}: {reason}")]
+    PassRefused { mapping: String, reason: String },
 }
 
 impl RunError {

@@ -9,6 +9,7 @@ mod dry_run;
 mod error;
 mod events;
 mod options;
+mod pass;
 mod resume;
 mod retry;
 mod run;

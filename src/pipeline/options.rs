@@ -14,6 +14,8 @@ pub struct RunOptions {
     pub batch_size: usize,
     pub max_errors: Option<u64>,
     pub restart: bool,
+    /// A full pass even where a delta pass would do (`--full`).
+    pub full: bool,
     pub dry_run: bool,
     /// Where the run's progress goes (the CLI draws it); `None`: nowhere.
     pub observer: Option<Arc<dyn Observer>>,
@@ -65,6 +67,7 @@ impl Default for RunOptions {
             batch_size: 5000,
             max_errors: None,
             restart: false,
+            full: false,
             dry_run: false,
             observer: None,
             retries: 5,

@@ -8,11 +8,12 @@ use super::options::writers;
 use super::stages::{LookupPlan, Stages};
 use super::summary::{Counters, RunSummary, TableSummary};
 use super::writer::{Order, RunCtx, Writer};
-use super::{bind, resume, Cancel, RunError, RunOptions};
+use super::{bind, pass, resume, Cancel, RunError, RunOptions};
 use crate::dialect::Dialect;
 use crate::mapping::Mapping;
 use crate::sink::{LockOutcome, Target, TargetError};
 use crate::source::{self, Source, SourceError};
+use crate::tracking::passes::{PassKind, PassRow};
 use crate::tracking::{Holder, NewRun, Progress, RunStatus};
 use crate::transform::{BoundTable, Transformer};
 use std::sync::atomic::Ordering;
@@ -102,6 +103,13 @@ async fn run_locked(
     let name = mapping.name.clone();
     let fingerprint = source.fingerprint();
     let resume = resume::decide(target, &mapping, opts, &fingerprint).await?;
+    let plan = pass::decide(target, &mapping, opts, resume.as_ref()).await?;
+    if let Some(spec) = &plan.spec {
+        source = source::open_spec(spec).map_err(|e| RunError::Source {
+            mapping: name.clone(),
+            source: e,
+        })?;
+    }
     let resume_info = resume.as_ref().map(|(run, cp)| {
         (
             run.id,
@@ -116,6 +124,7 @@ async fn run_locked(
         "workers": writers(target.dialect(), opts),
         "resumed_from_run": resume_info.as_ref().map(|r| r.0),
         "resumed_from_position": resume_info.as_ref().map(|r| r.1.clone()),
+        "pass": plan.row.kind.as_str(),
         "target": target.display_url(),
         "source": source.describe(),
     });
@@ -131,6 +140,11 @@ async fn run_locked(
         })
         .await?;
     target.heartbeat(&name, run_id).await?;
+    let pass_row = PassRow {
+        run_id,
+        ..plan.row.clone()
+    };
+    target.store().record_pass(&name, &pass_row).await?;
     if let Some((_, cp)) = &resume {
         if let Some(pos) = cp.position() {
             info!(target: super::LOG_TARGET, mapping = %name, run_id, from_run = cp.run_id, position = %pos, "resuming from the checkpoint");
@@ -145,6 +159,8 @@ async fn run_locked(
                 });
             }
         }
+    } else if pass_row.kind == PassKind::Delta {
+        info!(target: super::LOG_TARGET, mapping = %name, run_id, low = %pass_row.low.clone().unwrap_or_default(), high = %pass_row.high.clone().unwrap_or_default(), "starting a delta pass");
     } else {
         info!(target: super::LOG_TARGET, mapping = %name, run_id, "starting a full pass");
     }
@@ -166,6 +182,7 @@ async fn run_locked(
     )
     .await?;
     summary.resumed_from = resume_info.map(|(r, p, _)| (r, p));
+    summary.pass = Some(pass_row);
     Ok(summary)
 }
 
@@ -406,6 +423,7 @@ async fn stream(
             .collect(),
         seconds: started.elapsed().as_secs_f64(),
         resumed_from: None,
+        pass: None,
         message,
         first_errors: c.first_errors,
         failure_groups: c

@@ -30,6 +30,9 @@ pub struct RunSummary {
     pub seconds: f64,
     /// The run and position this run resumed from.
     pub resumed_from: Option<(i64, String)>,
+    /// The pass the run made (`full` or `delta`, and a delta pass's window).
+    #[serde(serialize_with = "pass_json")]
+    pub pass: Option<crate::tracking::passes::PassRow>,
     pub message: Option<String>,
     /// The first errors, for the summary.
     #[serde(skip)]
@@ -116,4 +119,21 @@ fn group_reason(e: &ErrorRow) -> String {
         Some(c) => format!("{}: {c}: {msg}", e.stage),
         None => format!("{}: {msg}", e.stage),
     }
+}
+
+fn pass_json<S: serde::Serializer>(
+    p: &Option<crate::tracking::passes::PassRow>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    p.as_ref()
+        .map(|p| {
+            serde_json::json!({
+                "kind": p.kind.as_str(),
+                "watermark": p.watermark,
+                "low": p.low,
+                "high": p.high,
+            })
+        })
+        .serialize(s)
 }

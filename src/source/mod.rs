@@ -8,6 +8,7 @@ pub mod mssql;
 #[cfg(test)]
 mod proptests;
 pub mod sql;
+pub mod window;
 
 pub use file::{dynamodb, expand, splitter, FileSource};
 
@@ -80,6 +81,11 @@ impl Decoded {
             key_value,
             json: Bytes::from(json),
         }
+    }
+
+    /// The row as JSON text.
+    pub fn row_json(&self) -> &[u8] {
+        &self.json
     }
 
     /// The JSON text of a row.
@@ -227,7 +233,11 @@ pub trait Source: Send {
 
 /// Open the source of a mapping.
 pub fn open(mapping: &Mapping) -> Result<Box<dyn Source>, SourceError> {
-    let spec = &mapping.source;
+    open_spec(&mapping.source)
+}
+
+/// A source of a spec (a mapping's, or one rewritten for a pass).
+pub fn open_spec(spec: &crate::mapping::SourceSpec) -> Result<Box<dyn Source>, SourceError> {
     match spec.kind {
         SourceKind::Kv if spec.format == KvFormat::Dynamodb => Ok(Box::new(dynamodb::open(spec)?)),
         SourceKind::Kv | SourceKind::Json => Ok(Box::new(FileSource::open(spec)?)),

@@ -238,6 +238,9 @@ proptest! {
 
 fn spec_for(path: &std::path::Path, kind: SourceKind, format: KvFormat) -> SourceSpec {
     SourceSpec {
+        filter: None,
+        paging_prefix: 0,
+        watermark: None,
         kind,
         path: Some(path.to_path_buf()),
         path_text: Some(path.display().to_string()),

@@ -65,6 +65,14 @@ pub const SQLITE: &[&str] = &[
         pid INTEGER NOT NULL,
         acquired_at TEXT NOT NULL,
         heartbeat_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cutover_passes (
+        run_id INTEGER PRIMARY KEY,
+        mapping TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        watermark TEXT,
+        low TEXT,
+        high TEXT,
+        mapping_checksum TEXT NOT NULL)",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -131,6 +139,14 @@ pub const POSTGRES: &[&str] = &[
         pid BIGINT NOT NULL,
         acquired_at TEXT NOT NULL,
         heartbeat_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cutover_passes (
+        run_id BIGINT PRIMARY KEY,
+        mapping TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        watermark TEXT,
+        low TEXT,
+        high TEXT,
+        mapping_checksum TEXT NOT NULL)",
 ];
 
 pub const MYSQL: &[&str] = &[
@@ -198,6 +214,14 @@ pub const MYSQL: &[&str] = &[
         pid BIGINT NOT NULL,
         acquired_at VARCHAR(32) NOT NULL,
         heartbeat_at VARCHAR(32) NOT NULL) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_passes (
+        run_id BIGINT PRIMARY KEY,
+        mapping VARCHAR(255) NOT NULL,
+        kind VARCHAR(16) NOT NULL,
+        watermark VARCHAR(255),
+        low TEXT,
+        high TEXT,
+        mapping_checksum VARCHAR(64) NOT NULL) CHARACTER SET utf8mb4",
 ];
 
 /// The statements that create the tracking tables on a dialect.

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod ddl;
+pub mod passes;
 pub mod store;
 
 pub use store::Store;

@@ -140,7 +140,7 @@ fn all<T>(rows: Vec<Row>, f: fn(&Row) -> Result<T, DbFailure>) -> Result<Vec<T>,
 
 /// The tracking tables of one target, read and written outside a batch.
 pub struct Store<'a> {
-    db: Box<dyn Exec + 'a>,
+    pub(super) db: Box<dyn Exec + 'a>,
 }
 
 impl<'a> Store<'a> {

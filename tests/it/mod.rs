@@ -10,3 +10,4 @@ mod safety;
 mod servers;
 mod sources;
 mod sql_sources;
+mod window;

@@ -32,7 +32,7 @@ impl Keyset {
     ) -> Result<Vec<RawRecord>, SourceError> {
         let mut prev = self.last.as_deref();
         for r in &page {
-            let key = r.position.key.as_deref();
+            let key = r.next.key.as_deref();
             if let Some(i) = key.and_then(|k| k.iter().position(Value::is_null)) {
                 return Err(SourceError::NullKey {
                     columns: columns.join(", "),
@@ -57,7 +57,7 @@ impl Keyset {
         self.done = page.len() <= max;
         page.truncate(max);
         if let Some(last) = page.last() {
-            self.last = last.position.key.clone();
+            self.last = last.next.key.clone();
         }
         counter.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(page)

@@ -93,21 +93,28 @@ impl<D: Driver> KeysetSource<D> {
     /// A record of its key values and its row as JSON text.
     fn record(&self, row: Row) -> RawRecord {
         let Row { key, json } = row;
-        let text = key.iter().map(key_text).collect::<Vec<_>>().join(", ");
-        let key_value = if key.len() == 1 {
-            key[0].clone()
+        // A delta pass pages on (watermark, key): the record is named by its key
+        // alone (error rows, `retry`), the checkpoint keeps both.
+        let id = key
+            .get(self.spec.paging_prefix..)
+            .filter(|k| !k.is_empty())
+            .unwrap_or(&key)
+            .to_vec();
+        let text = id.iter().map(key_text).collect::<Vec<_>>().join(", ");
+        let key_value = if id.len() == 1 {
+            id[0].clone()
         } else {
-            Value::Array(key.clone())
+            Value::Array(id.clone())
         };
-        let pos = Position {
+        let at = |key| Position {
             file: 0,
             offset: 0,
             line: 0,
             key: Some(key),
         };
         RawRecord {
-            position: pos.clone(),
-            next: pos,
+            position: at(id),
+            next: at(key),
             file: self.file.clone(),
             label: Label::Key,
             payload: Payload::Decoded(Box::new(Decoded::new(text, key_value, json))),
@@ -157,7 +164,9 @@ impl<D: Driver> Source for KeysetSource<D> {
             crate::mapping::kind_name(self.spec.kind),
             self.driver.display(),
             self.relation_text(),
-            self.spec.key.join(", ")
+            // A delta pass's window is not part of the source: its checkpoint
+            // and a full pass's name the same records.
+            self.spec.key[self.spec.paging_prefix.min(self.spec.key.len())..].join(", ")
         )
     }
 
@@ -245,6 +254,9 @@ mod tests {
 
     fn source(fake: Fake) -> KeysetSource<Fake> {
         let spec = SourceSpec {
+            filter: None,
+            paging_prefix: 0,
+            watermark: None,
             kind: SourceKind::Postgres,
             path: None,
             path_text: None,

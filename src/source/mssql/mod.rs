@@ -17,7 +17,8 @@ use super::{Decoded, SourceError};
 use crate::mapping::SourceSpec;
 use crate::runtime::{Bridge, RuntimeError};
 use config::ConnectSpec;
-use conn::{quote, rowversion_sql, Conn, ConnError};
+pub(crate) use conn::quote;
+use conn::{rowversion_sql, Conn, ConnError};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -121,10 +122,14 @@ impl MssqlDriver {
     }
 
     fn relation(&self) -> String {
-        match (&self.spec.table, &self.spec.query) {
-            (Some(t), _) => format!("(SELECT * FROM {}) AS q", quote(t)),
-            (None, Some(q)) => format!("({}) AS q", q.trim().trim_end_matches(';')),
-            (None, None) => "(SELECT 1 AS x) AS q".into(),
+        let inner = match (&self.spec.table, &self.spec.query) {
+            (Some(t), _) => format!("SELECT * FROM {}", quote(t)),
+            (None, Some(q)) => q.trim().trim_end_matches(';').to_string(),
+            (None, None) => "SELECT 1 AS x".into(),
+        };
+        match &self.spec.filter {
+            Some(f) => format!("(SELECT * FROM ({inner}) AS w WHERE {f}) AS q"),
+            None => format!("({inner}) AS q"),
         }
     }
 
@@ -246,6 +251,9 @@ mod tests {
 
     fn spec_of(url: &str, password_env: Option<&str>) -> SourceSpec {
         SourceSpec {
+            filter: None,
+            paging_prefix: 0,
+            watermark: None,
             kind: SourceKind::Mssql,
             path: None,
             path_text: None,

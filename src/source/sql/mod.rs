@@ -267,10 +267,14 @@ impl SqlDriver {
     }
 
     fn relation_sql(&self) -> String {
-        match (&self.spec.table, &self.spec.query) {
-            (Some(t), _) => format!("{} AS q", quote_table(self.dialect, t)),
-            (None, Some(q)) => format!("({}) AS q", q.trim().trim_end_matches(';')),
-            (None, None) => "(SELECT 1) AS q".into(),
+        let rel = match (&self.spec.table, &self.spec.query) {
+            (Some(t), _) => quote_table(self.dialect, t),
+            (None, Some(q)) => format!("({})", q.trim().trim_end_matches(';')),
+            (None, None) => "(SELECT 1)".into(),
+        };
+        match &self.spec.filter {
+            Some(f) => format!("(SELECT * FROM {rel} AS w WHERE {f}) AS q"),
+            None => format!("{rel} AS q"),
         }
     }
 
