@@ -108,6 +108,10 @@ pub enum Command {
         /// out when the source's high-water mark went backwards.
         #[arg(long)]
         full: bool,
+        /// Let this pass delete up to N rows per table where `max_deletes` would
+        /// refuse (tables with `deletes = "delete" | "soft"`).
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<u64>,
         /// Read and transform everything, check it against the target, write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -270,6 +274,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             max_errors,
             restart,
             full,
+            allow_deletes,
             dry_run,
             no_progress,
             commit_every,
@@ -280,6 +285,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
                 max_errors,
                 restart,
                 full,
+                allow_deletes,
                 dry_run,
                 observer: if no_progress {
                     None

@@ -128,10 +128,21 @@ pub(super) async fn run(
     }
     let opts = &opts;
     let mut code = 0;
+    // Passes whose deletions are carried over once every mapping has loaded,
+    // children before parents (the reverse order), so foreign keys hold.
+    let mut done = Vec::new();
     for m in mappings {
         match pipeline::run_mapping(t.as_ref(), m.clone(), opts, cancel).await {
             Ok(s) => {
                 print_summary(&s);
+                let complete = s.status == RunStatus::Succeeded
+                    && !s.dry_run
+                    && opts
+                        .max_errors
+                        .is_none_or(|max| s.records_failed as u64 <= max);
+                if complete {
+                    done.push((m.clone(), s.clone()));
+                }
                 if s.status == RunStatus::Interrupted {
                     code = 130;
                     break;
@@ -156,6 +167,44 @@ pub(super) async fn run(
                 print_run_error(&e);
                 code = e.exit_code();
                 break;
+            }
+        }
+    }
+    if code == 0 {
+        for (m, s) in done.iter().rev() {
+            match pipeline::carry_deletions(t.as_ref(), m, s, opts).await {
+                Ok(d) => {
+                    for (table, n, refused) in &d.tables {
+                        if *n > 0 || *refused > 0 {
+                            println!(
+                                "{}  deleted {n} rows of {table} whose records are gone from the source{}",
+                                d.mapping,
+                                if *refused > 0 {
+                                    format!(" ({refused} refused by the database: see cutover errors --mapping {})", d.mapping)
+                                } else {
+                                    String::new()
+                                }
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    print_run_error(&e);
+                    if let Some(id) = s.run_id {
+                        let msg = e.to_string();
+                        if let Err(f) = t
+                            .store()
+                            .finish_run(id, RunStatus::Failed, Some(&msg))
+                            .await
+                        {
+                            eprintln!(
+                                "warning: could not record the refused deletions on run {id}: {f}"
+                            );
+                        }
+                    }
+                    code = e.exit_code();
+                    break;
+                }
             }
         }
     }

@@ -131,6 +131,34 @@ pub struct TableConfig {
     #[serde(default)]
     pub filter: Option<Spanned<String>>,
     pub columns: IndexMap<String, Spanned<String>>,
+    /// Rows this mapping wrote whose record a later complete pass no longer
+    /// produces: `keep` (the default), `delete`, or `soft` (set `soft_delete`).
+    #[serde(default)]
+    pub deletes: Option<Spanned<Deletes>>,
+    /// With `deletes = "soft"`: the column set on such rows and its value
+    /// (`"now()"`, a string, a number or a boolean).
+    #[serde(default)]
+    pub soft_delete: Option<Spanned<SoftDeleteConfig>>,
+    /// The most rows one pass may delete from this table: `"1%"` of its rows or
+    /// a count (default `"10%"`); `run --allow-deletes N` lets a pass delete up to N.
+    #[serde(default)]
+    pub max_deletes: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Deletes {
+    #[default]
+    Keep,
+    Delete,
+    Soft,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftDeleteConfig {
+    pub column: String,
+    pub value: toml::Value,
 }
 
 /// `[[checks]]`: a SQL query on the target whose single value must equal `expect`.

@@ -1,10 +1,10 @@
 //! Loading a mapping file: TOML into [`MappingConfig`], validated and compiled
 //! into a [`Mapping`], every problem a [`Diagnostic`] at `file:line:column`.
 
-use super::config::{KvFormat, MappingConfig, SourceKind};
+use super::config::{Deletes, KvFormat, MappingConfig, SourceKind};
 use super::spec::{
-    kind_name, CheckSpec, ColumnSpec, KeymapSpec, Loc, Lookback, Mapping, SourceSpec, TableSpec,
-    Watermark,
+    kind_name, CheckSpec, ColumnSpec, DeletePolicy, KeymapSpec, Loc, Lookback, Mapping, MaxDeletes,
+    SoftValue, SourceSpec, TableSpec, Watermark,
 };
 use super::{compile, expr, Env, Expr};
 use sha2::{Digest, Sha256};
@@ -417,7 +417,66 @@ impl Mapping {
             }
             let loc = cx.loc(t.table.span().start);
             let key_loc = cx.loc(t.key.span().start);
+            let deletes = match (t.deletes.as_ref().map(|d| *d.get_ref()), &t.soft_delete) {
+                (None | Some(Deletes::Keep), None) => DeletePolicy::Keep,
+                (Some(Deletes::Delete), None) => DeletePolicy::Delete,
+                (Some(Deletes::Soft), Some(s)) => {
+                    let sd = s.get_ref();
+                    let value = match &sd.value {
+                        toml::Value::String(v) if v.trim() == "now()" => Some(SoftValue::Now),
+                        toml::Value::String(v) => Some(SoftValue::Text(v.clone())),
+                        toml::Value::Integer(i) => Some(SoftValue::Int(*i)),
+                        toml::Value::Float(x) => Some(SoftValue::Float(*x)),
+                        toml::Value::Boolean(b) => Some(SoftValue::Bool(*b)),
+                        other => {
+                            cx.push(s.span(), format!("soft_delete value {other}: expected \"now()\", a string, a number or a boolean"), None);
+                            None
+                        }
+                    };
+                    value.map_or(DeletePolicy::Keep, |value| DeletePolicy::Soft {
+                        column: sd.column.clone(),
+                        value,
+                    })
+                }
+                (Some(Deletes::Soft), None) => {
+                    let span = t.deletes.as_ref().map_or(t.table.span(), |d| d.span());
+                    cx.push(span, "deletes = \"soft\" needs soft_delete = { column = \"deleted_at\", value = \"now()\" }", None);
+                    DeletePolicy::Keep
+                }
+                (_, Some(s)) => {
+                    cx.push(s.span(), "soft_delete is for deletes = \"soft\"", None);
+                    DeletePolicy::Keep
+                }
+            };
+            let max_deletes = match t.max_deletes.as_ref().map(|m| (m.span(), m.get_ref())) {
+                None => MaxDeletes::default(),
+                Some((_, toml::Value::Integer(n))) if *n >= 0 => MaxDeletes::Count(*n as u64),
+                Some((span, toml::Value::String(s))) => match s
+                    .trim()
+                    .strip_suffix('%')
+                    .and_then(|p| p.trim().parse::<f64>().ok())
+                    .filter(|p| (0.0..=100.0).contains(p))
+                {
+                    Some(p) => MaxDeletes::Share(p / 100.0),
+                    None => {
+                        cx.push(
+                            span,
+                            format!(
+                                "max_deletes '{s}': expected a share such as \"1%\" or a count"
+                            ),
+                            None,
+                        );
+                        MaxDeletes::default()
+                    }
+                },
+                Some((span, v)) => {
+                    cx.push(span, format!("max_deletes {v}: expected a share such as \"1%\" or a non-negative count"), None);
+                    MaxDeletes::default()
+                }
+            };
             tables.push(TableSpec {
+                deletes,
+                max_deletes,
                 table: tname,
                 key: t.key.get_ref().clone(),
                 on_conflict: t.on_conflict,

@@ -22,6 +22,6 @@ pub use config::{KvFormat, OnConflict, SourceKind, WatermarkNulls};
 pub use kind::Kind;
 pub use load::{pattern_captures, Diagnostic, MappingError};
 pub use spec::{
-    kind_name, CheckSpec, ColumnSpec, KeymapSpec, Loc, Lookback, Mapping, SourceSpec, TableSpec,
-    Watermark,
+    kind_name, CheckSpec, ColumnSpec, DeletePolicy, KeymapSpec, Loc, Lookback, Mapping, MaxDeletes,
+    SoftValue, SourceSpec, TableSpec, Watermark,
 };

@@ -32,6 +32,64 @@ pub struct TableSpec {
     pub columns: Vec<ColumnSpec>,
     pub loc: Loc,
     pub key_loc: Loc,
+    /// What happens to rows whose record is gone.
+    pub deletes: DeletePolicy,
+    pub max_deletes: MaxDeletes,
+}
+
+/// `deletes` of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeletePolicy {
+    Keep,
+    Delete,
+    /// Set `column` to `value` instead of deleting the row.
+    Soft {
+        column: String,
+        value: SoftValue,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SoftValue {
+    /// The time of the pass (UTC).
+    Now,
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// `max_deletes` of a table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDeletes {
+    /// A share of the table's rows (0.1 = 10 %).
+    Share(f64),
+    Count(u64),
+}
+
+impl Default for MaxDeletes {
+    fn default() -> Self {
+        MaxDeletes::Share(0.1)
+    }
+}
+
+impl MaxDeletes {
+    /// The most rows a pass may delete from a table of `rows` rows.
+    pub fn limit(self, rows: i64) -> u64 {
+        match self {
+            MaxDeletes::Share(s) => (s * rows.max(0) as f64).floor() as u64,
+            MaxDeletes::Count(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for MaxDeletes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxDeletes::Share(s) => write!(f, "{}%", s * 100.0),
+            MaxDeletes::Count(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 impl TableSpec {

@@ -22,6 +22,8 @@ pub enum RunError {
     ResumeRefused { mapping: String, reason: String },
     #[error("refusing the pass of mapping {mapping}: {reason}")]
     PassRefused { mapping: String, reason: String },
+    #[error("deletions of mapping {mapping} refused: {reason}")]
+    DeletesRefused { mapping: String, reason: String },
 }
 
 impl RunError {

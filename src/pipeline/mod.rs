@@ -5,6 +5,7 @@
 //! ([`retry`]). [`run`] puts them together and records the run.
 
 mod checks;
+mod deletions;
 mod dry_run;
 mod error;
 mod events;
@@ -22,6 +23,7 @@ mod writer;
 const LOG_TARGET: &str = "cutover::pipeline";
 
 pub use checks::{bind, precheck};
+pub use deletions::{carry as carry_deletions, Deleted};
 pub use dry_run::DryKeymap;
 pub use error::RunError;
 pub use events::{Event, Observer};

@@ -16,6 +16,8 @@ pub struct RunOptions {
     pub restart: bool,
     /// A full pass even where a delta pass would do (`--full`).
     pub full: bool,
+    /// Let one pass delete up to this many rows per table (`--allow-deletes`).
+    pub allow_deletes: Option<u64>,
     pub dry_run: bool,
     /// Where the run's progress goes (the CLI draws it); `None`: nowhere.
     pub observer: Option<Arc<dyn Observer>>,
@@ -68,6 +70,7 @@ impl Default for RunOptions {
             max_errors: None,
             restart: false,
             full: false,
+            allow_deletes: None,
             dry_run: false,
             observer: None,
             retries: 5,

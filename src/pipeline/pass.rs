@@ -77,15 +77,26 @@ pub(super) async fn decide(
     opts: &RunOptions,
     resume: Option<&Resume>,
 ) -> Result<Plan, RunError> {
-    let full = |w: Option<&Watermark>, high| PassRow {
+    let full = |w: Option<&Watermark>, p: Option<Probe>| PassRow {
         run_id: 0,
+        pass_id: 0,
         kind: PassKind::Full,
         watermark: w.map(|w| w.column.clone()),
         low: None,
-        high,
+        high_key: p.as_ref().and_then(|p| p.high_key.clone()),
+        high: p.and_then(|p| p.high),
         mapping_checksum: mapping.checksum.clone(),
     };
     let Some(w) = &mapping.source.watermark else {
+        // A resumed pass goes on under the id of the run that started it.
+        if let Some((run, _)) = resume {
+            if let Some(p) = target.store().pass_of(run.id).await? {
+                return Ok(Plan {
+                    row: PassRow { run_id: 0, ..p },
+                    spec: None,
+                });
+            }
+        }
         return Ok(Plan {
             row: full(None, None),
             spec: None,
@@ -127,15 +138,38 @@ pub(super) async fn decide(
     };
     let Some(last) = last else {
         let p = probe(mapping, w, None).await?;
-        return windowed(full(Some(w), p.high));
+        return windowed(full(Some(w), Some(p)));
     };
     if last.mapping_checksum != mapping.checksum {
         info!(target: super::LOG_TARGET, mapping = %mapping.name, "the mapping file changed since the last succeeded pass: a full pass");
         let p = probe(mapping, w, None).await?;
-        return windowed(full(Some(w), p.high));
+        return windowed(full(Some(w), Some(p)));
     }
     let prev = last.high.clone().unwrap_or_default();
-    let p = probe(mapping, w, Some(&prev)).await?;
+    let mut p = probe(mapping, w, Some(&prev)).await?;
+    if p.backwards {
+        // The row that held the mark is gone: the newest rows were deleted, and
+        // nothing newer than the mark exists. Still there: the column was reset.
+        let deleted = match &last.high_key {
+            Some(k) => {
+                let spec = mapping.source.clone();
+                let k = k.clone();
+                tokio::task::spawn_blocking(move || window::row_exists(&spec, &k))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(|exists| !exists)
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+        if deleted {
+            info!(target: super::LOG_TARGET, mapping = %mapping.name, "the rows at the high-water mark were deleted; the mark stays where it was");
+            p.high = Some(prev.clone());
+            p.high_key = last.high_key.clone();
+            p.backwards = false;
+        }
+    }
     if p.backwards {
         return Err(RunError::PassRefused {
             mapping: mapping.name.clone(),
@@ -150,9 +184,11 @@ pub(super) async fn decide(
     let low = window::minus(&prev, w.lookback).map_err(|m| at(mapping, w, m, None))?;
     windowed(PassRow {
         run_id: 0,
+        pass_id: 0,
         kind: PassKind::Delta,
         watermark: Some(w.column.clone()),
         low: Some(low),
+        high_key: p.high_key.clone().or(last.high_key.clone()),
         high: p.high.or(Some(prev)),
         mapping_checksum: mapping.checksum.clone(),
     })

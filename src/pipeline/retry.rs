@@ -199,6 +199,7 @@ async fn reload(
             .map_err(|e| src_err(SourceError::Other(format!("lookup(): {e}"))))?;
         let mut progress = Progress {
             run_id: summary.run_id,
+            pass_id: summary.run_id,
             mapping: name.clone(),
             position: None,
             mapping_checksum: mapping.checksum.clone(),

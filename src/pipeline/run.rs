@@ -140,8 +140,14 @@ async fn run_locked(
         })
         .await?;
     target.heartbeat(&name, run_id).await?;
+    // A resumed pass keeps the id of the run that started it.
     let pass_row = PassRow {
         run_id,
+        pass_id: if plan.row.pass_id > 0 {
+            plan.row.pass_id
+        } else {
+            run_id
+        },
         ..plan.row.clone()
     };
     target.store().record_pass(&name, &pass_row).await?;
@@ -165,6 +171,12 @@ async fn run_locked(
         info!(target: super::LOG_TARGET, mapping = %name, run_id, "starting a full pass");
     }
     let ctx = RunCtx {
+        collect_keys: pass_row.kind == PassKind::Delta
+            && mapping
+                .tables
+                .iter()
+                .any(|t| t.deletes != crate::mapping::DeletePolicy::Keep),
+        pass_id: pass_row.pass_id,
         run_id,
         base_committed: resume.as_ref().map_or(0, |(_, cp)| cp.records_committed),
         fingerprint,
@@ -262,6 +274,7 @@ async fn stream(
             mapping: name.clone(),
             mapping_checksum: mapping.checksum.clone(),
             source_fingerprint: r.fingerprint.clone(),
+            pass_id: r.pass_id,
             ..Default::default()
         };
         Writer::new(
@@ -275,6 +288,10 @@ async fn stream(
             &order,
         )
     });
+    let mut read_keys = run
+        .as_ref()
+        .filter(|r| r.collect_keys)
+        .map(|_| std::collections::HashSet::new());
     let mut heartbeat = tokio::time::interval(opts.heartbeat);
     heartbeat.tick().await;
     loop {
@@ -333,6 +350,13 @@ async fn stream(
         };
         if batch.is_empty() {
             continue;
+        }
+        if let Some(keys) = read_keys.as_mut() {
+            for t in &batch {
+                if !matches!(t.outcome, crate::transform::Outcome::Failed(_)) {
+                    keys.insert(super::deletions::key_hash(&t.key));
+                }
+            }
         }
         match writer.as_mut() {
             // Dry run: count what a real run would do.
@@ -424,6 +448,7 @@ async fn stream(
         seconds: started.elapsed().as_secs_f64(),
         resumed_from: None,
         pass: None,
+        read_keys: read_keys.map(Arc::new),
         message,
         first_errors: c.first_errors,
         failure_groups: c

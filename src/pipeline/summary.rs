@@ -33,6 +33,10 @@ pub struct RunSummary {
     /// The pass the run made (`full` or `delta`, and a delta pass's window).
     #[serde(serialize_with = "pass_json")]
     pub pass: Option<crate::tracking::passes::PassRow>,
+    /// A delta pass: hashes of the keys of the records it read and did not fail
+    /// (for the deletions of rows their records no longer produce).
+    #[serde(skip)]
+    pub read_keys: Option<std::sync::Arc<std::collections::HashSet<u64>>>,
     pub message: Option<String>,
     /// The first errors, for the summary.
     #[serde(skip)]

@@ -193,6 +193,10 @@ pub(super) struct RunCtx {
     pub fingerprint: String,
     /// Resolve earlier error rows of the records this run loads.
     pub resolve: bool,
+    /// The pass the run belongs to (see `cutover_rows`).
+    pub pass_id: i64,
+    /// Keep the keys of the records read (a delta pass with deletions).
+    pub collect_keys: bool,
 }
 
 /// Writes the batches of one run, serially or in parallel.

@@ -119,6 +119,12 @@ async fn write_set(
     Ok(())
 }
 
+/// A row's key as kept in `cutover_rows`: the key columns' text, as JSON.
+pub fn row_key(table: &BoundTable, vals: &[SqlValue]) -> String {
+    let k: Vec<String> = table.key_idx.iter().map(|&i| vals[i].key_text()).collect();
+    serde_json::to_string(&k).unwrap_or_default()
+}
+
 /// Write one batch into an open transaction: rows of all tables, error rows, key
 /// map, resolved errors and progress (the checkpoint), so that committing the
 /// transaction commits all of it. Records the database rejects are isolated by
@@ -237,6 +243,27 @@ pub async fn write_batch(
                 .await
                 .map_err(ctx)?;
         }
+    }
+    let mut written_rows: Vec<(&str, String, &str)> = Vec::new();
+    for t in &loaded {
+        if let Outcome::Rows { rows, .. } = &t.outcome {
+            for (ti, vals) in rows {
+                let table = &tables[*ti];
+                if table.spec.deletes != crate::mapping::DeletePolicy::Keep {
+                    written_rows.push((table.spec.table.as_str(), row_key(table, vals), &t.key));
+                }
+            }
+        }
+    }
+    if !written_rows.is_empty() {
+        batch::save_rows(
+            tx.exec(),
+            &progress.mapping,
+            progress.pass_id,
+            &written_rows,
+        )
+        .await
+        .map_err(ctx)?;
     }
     let pairs: Vec<(&str, &str)> = loaded
         .iter()

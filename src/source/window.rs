@@ -21,6 +21,8 @@ pub struct Probe {
     pub nulls: i64,
     /// The new high-water mark lies below the given previous one.
     pub backwards: bool,
+    /// The key of a row holding `high`.
+    pub high_key: Option<Value>,
 }
 
 /// The rows a delta pass reads: watermark in `low ..= high` (both inclusive).
@@ -137,11 +139,40 @@ pub fn probe(spec: &SourceSpec, prev: Option<&Value>) -> Result<Probe, SourceErr
         }
     };
     let high = row.get("cutover_high").cloned().filter(|v| !v.is_null());
+    let high_key = match &high {
+        Some(h) => {
+            let mut k = spec.clone();
+            k.watermark = None;
+            k.filter = Some(format!("{c} = {}", literal(spec.kind, h)?));
+            let mut src = open_spec(&k)?;
+            src.next_batch(1)?
+                .first()
+                .and_then(|r| r.position.key.clone())
+                .map(Value::Array)
+        }
+        None => None,
+    };
     Ok(Probe {
+        high_key,
         high,
         nulls: int(row.get("cutover_nulls")),
         backwards: int(row.get("cutover_back")) == 1,
     })
+}
+
+/// Whether the row with this key is still in the source.
+pub fn row_exists(spec: &SourceSpec, key: &Value) -> Result<bool, SourceError> {
+    let Value::Array(key) = key else {
+        return Ok(false);
+    };
+    let mut base = spec.clone();
+    base.watermark = None;
+    let mut src = open_spec(&base)?;
+    let pos = crate::record::Position {
+        key: Some(key.clone()),
+        ..Default::default()
+    };
+    Ok(src.read_at(&pos)?.is_some())
 }
 
 /// `high - lookback`: an integer minus a count, a time minus a duration (the

@@ -106,6 +106,52 @@ pub async fn resolve_errors(
     Ok(())
 }
 
+/// The rows a batch wrote into tables whose deleted records are carried over
+/// (`deletes = "delete" | "soft"`): (table, row key, record key), stamped with
+/// the pass, so that a later complete pass finds the rows it no longer produces.
+pub async fn save_rows(
+    db: &mut dyn Exec,
+    mapping: &str,
+    pass_id: i64,
+    rows: &[(&str, String, &str)],
+) -> Result<(), DbFailure> {
+    let mut at: HashMap<(&str, &str), usize> = HashMap::with_capacity(rows.len());
+    let mut folded: Vec<(&str, &str, &str)> = Vec::with_capacity(rows.len());
+    for (t, k, r) in rows {
+        match at.get(&(*t, k.as_str())) {
+            Some(&i) => folded[i].2 = r,
+            None => {
+                at.insert((t, k.as_str()), folded.len());
+                folded.push((t, k.as_str(), r));
+            }
+        }
+    }
+    let tail = upsert(
+        db.dialect(),
+        "cutover_rows",
+        &["mapping", "table_name", "row_key"],
+        &[("record_key", Set::Replace), ("pass_id", Set::Replace)],
+    );
+    for chunk in folded.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO cutover_rows (mapping, table_name, row_key, record_key, pass_id) VALUES {} {tail}",
+            tuples(chunk.len(), 5)
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 5);
+        for (t, k, r) in chunk {
+            args.extend([
+                Arg::Text(mapping),
+                Arg::Text(t),
+                Arg::Text(k),
+                Arg::Text(r),
+                Arg::Int(pass_id),
+            ]);
+        }
+        db.execute(&sql, &args).await?;
+    }
+    Ok(())
+}
+
 /// Record (legacy key, new key) pairs; the last pair of a legacy key wins.
 pub async fn save_keymap(
     db: &mut dyn Exec,
@@ -242,6 +288,27 @@ pub async fn save_progress(db: &mut dyn Exec, p: &Progress) -> Result<(), DbFail
     db.execute(
         "UPDATE cutover_locks SET heartbeat_at = ? WHERE mapping = ?",
         &[Arg::Text(&now), Arg::Text(&p.mapping)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Count rows a run deleted from a table (in the transaction that deletes them).
+pub async fn count_deletes(
+    db: &mut dyn Exec,
+    run_id: i64,
+    table: &str,
+    n: i64,
+) -> Result<(), DbFailure> {
+    let tail = upsert(
+        db.dialect(),
+        "cutover_run_deletes",
+        &["run_id", "table_name"],
+        &[("rows_deleted", Set::Add)],
+    );
+    db.execute(
+        &format!("INSERT INTO cutover_run_deletes (run_id, table_name, rows_deleted) VALUES (?, ?, ?) {tail}"),
+        &[Arg::Int(run_id), Arg::Text(table), Arg::Int(n)],
     )
     .await?;
     Ok(())

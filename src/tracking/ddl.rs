@@ -67,12 +67,26 @@ pub const SQLITE: &[&str] = &[
         heartbeat_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cutover_passes (
         run_id INTEGER PRIMARY KEY,
+        pass_id INTEGER NOT NULL,
         mapping TEXT NOT NULL,
         kind TEXT NOT NULL,
         watermark TEXT,
         low TEXT,
         high TEXT,
+        high_key TEXT,
         mapping_checksum TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cutover_rows (
+        mapping TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        row_key TEXT NOT NULL,
+        record_key TEXT NOT NULL,
+        pass_id INTEGER NOT NULL,
+        PRIMARY KEY (mapping, table_name, row_key))",
+    "CREATE TABLE IF NOT EXISTS cutover_run_deletes (
+        run_id INTEGER NOT NULL,
+        table_name TEXT NOT NULL,
+        rows_deleted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, table_name))",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -141,12 +155,26 @@ pub const POSTGRES: &[&str] = &[
         heartbeat_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cutover_passes (
         run_id BIGINT PRIMARY KEY,
+        pass_id BIGINT NOT NULL,
         mapping TEXT NOT NULL,
         kind TEXT NOT NULL,
         watermark TEXT,
         low TEXT,
         high TEXT,
+        high_key TEXT,
         mapping_checksum TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cutover_rows (
+        mapping TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        row_key TEXT NOT NULL,
+        record_key TEXT NOT NULL,
+        pass_id BIGINT NOT NULL,
+        PRIMARY KEY (mapping, table_name, row_key))",
+    "CREATE TABLE IF NOT EXISTS cutover_run_deletes (
+        run_id BIGINT NOT NULL,
+        table_name TEXT NOT NULL,
+        rows_deleted BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, table_name))",
 ];
 
 pub const MYSQL: &[&str] = &[
@@ -216,12 +244,26 @@ pub const MYSQL: &[&str] = &[
         heartbeat_at VARCHAR(32) NOT NULL) CHARACTER SET utf8mb4",
     "CREATE TABLE IF NOT EXISTS cutover_passes (
         run_id BIGINT PRIMARY KEY,
+        pass_id BIGINT NOT NULL,
         mapping VARCHAR(255) NOT NULL,
         kind VARCHAR(16) NOT NULL,
         watermark VARCHAR(255),
         low TEXT,
         high TEXT,
+        high_key TEXT,
         mapping_checksum VARCHAR(64) NOT NULL) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_rows (
+        mapping VARCHAR(191) NOT NULL,
+        table_name VARCHAR(191) NOT NULL,
+        row_key VARCHAR(300) NOT NULL,
+        record_key VARCHAR(500) NOT NULL,
+        pass_id BIGINT NOT NULL,
+        PRIMARY KEY (mapping, table_name, row_key)) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_run_deletes (
+        run_id BIGINT NOT NULL,
+        table_name VARCHAR(255) NOT NULL,
+        rows_deleted BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, table_name)) CHARACTER SET utf8mb4",
 ];
 
 /// The statements that create the tracking tables on a dialect.

@@ -157,6 +157,8 @@ pub struct Progress {
     pub records_committed: i64,
     pub mapping_checksum: String,
     pub source_fingerprint: String,
+    /// The pass the batch belongs to (rows written are stamped with it).
+    pub pass_id: i64,
 }
 
 /// Who holds (or wants) a mapping's run lock.

@@ -37,6 +37,9 @@ impl std::fmt::Display for PassKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassRow {
     pub run_id: i64,
+    /// The run that started the pass (a resumed pass keeps it): rows written
+    /// by the pass carry it in `cutover_rows`.
+    pub pass_id: i64,
     pub kind: PassKind,
     /// The watermark column, when the mapping has one.
     pub watermark: Option<String>,
@@ -44,6 +47,9 @@ pub struct PassRow {
     pub low: Option<Value>,
     /// The high-water mark taken at the pass's start (inclusive upper bound).
     pub high: Option<Value>,
+    /// The key of a row that held `high` (a later mark below `high` is a
+    /// reset when that row is still there, a deletion when it is gone).
+    pub high_key: Option<Value>,
     pub mapping_checksum: String,
 }
 
@@ -66,6 +72,7 @@ fn parse(r: &Row, col: &str) -> Result<Option<Value>, DbFailure> {
 fn pass_row(r: &Row) -> Result<PassRow, DbFailure> {
     Ok(PassRow {
         run_id: r.int("run_id")?,
+        pass_id: r.int("pass_id")?,
         kind: match r.text("kind")?.as_str() {
             "delta" => PassKind::Delta,
             _ => PassKind::Full,
@@ -73,6 +80,7 @@ fn pass_row(r: &Row) -> Result<PassRow, DbFailure> {
         watermark: r.opt_text("watermark")?,
         low: parse(r, "low")?,
         high: parse(r, "high")?,
+        high_key: parse(r, "high_key")?,
         mapping_checksum: r.text("mapping_checksum")?,
     })
 }
@@ -80,17 +88,19 @@ fn pass_row(r: &Row) -> Result<PassRow, DbFailure> {
 impl Store<'_> {
     /// Record the pass a run makes (once, when it starts).
     pub async fn record_pass(&mut self, mapping: &str, p: &PassRow) -> Result<(), TargetError> {
-        let (low, high) = (json(&p.low), json(&p.high));
+        let (low, high, high_key) = (json(&p.low), json(&p.high), json(&p.high_key));
         self.db
             .execute(
-                "INSERT INTO cutover_passes (run_id, mapping, kind, watermark, low, high, mapping_checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cutover_passes (run_id, pass_id, mapping, kind, watermark, low, high, high_key, mapping_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 &[
                     Arg::Int(p.run_id),
+                    Arg::Int(p.pass_id),
                     Arg::Text(mapping),
                     Arg::Text(p.kind.as_str()),
                     Arg::OptText(p.watermark.as_deref()),
                     Arg::OptText(low.as_deref()),
                     Arg::OptText(high.as_deref()),
+                    Arg::OptText(high_key.as_deref()),
                     Arg::Text(&p.mapping_checksum),
                 ],
             )

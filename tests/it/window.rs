@@ -133,12 +133,7 @@ crate::on_all_targets!(delta_pass_reads_only_what_changed, |db| {
     );
     // 20 changed + 10 new + the newcomer at the boundary (the lower bound is
     // inclusive; row N, which held the mark, is one of the changed rows).
-    assert_eq!(
-        read_count(&second.stdout),
-        20 + 10 + 1,
-        "{}",
-        second.stdout
-    );
+    assert_eq!(read_count(&second.stdout), 20 + 10 + 1, "{}", second.stdout);
     same_as_source(db);
 
     // Nothing changed since: only the rows at the high-water mark are read again.
@@ -189,4 +184,202 @@ crate::on_all_targets!(nullable_watermark_needs_a_choice, |db| {
     assert!(delta.stdout.contains("delta pass"), "{}", delta.stdout);
     assert_eq!(read_count(&delta.stdout), 2, "{}", delta.stdout);
     same_as_source(db);
+});
+
+/// `legacy_items` plus a `tags` column ("a,b,c") that a child table loads one
+/// row per tag; both tables carry deletions over.
+fn setup_deletes(db: &TestDb) -> PathBuf {
+    let mapping = setup(db, "");
+    db.exec("ALTER TABLE legacy_items ADD COLUMN tags VARCHAR(100)");
+    db.exec("UPDATE legacy_items SET tags = 'red,green,blue'");
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000001_tags.sql"),
+        "CREATE TABLE item_tags (item_id INTEGER NOT NULL, tag VARCHAR(20) NOT NULL, PRIMARY KEY (item_id, tag));",
+    );
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    write(
+        &mapping,
+        &format!(
+            "{}deletes = \"delete\"\nmax_deletes = \"1%\"\n\n[[tables]]\ntable = \"item_tags\"\nkey = [\"item_id\", \"tag\"]\nfor_each = \"value.tags | split(',')\"\ndeletes = \"delete\"\nmax_deletes = 100\ncolumns.item_id = \"value.id\"\ncolumns.tag = \"item\"\n",
+            // The items table ends the file: its deletion settings follow its columns.
+            text
+        ),
+    );
+    mapping
+}
+
+fn tags_as_source(db: &TestDb) -> Vec<(String, String)> {
+    let mut want: Vec<(String, String)> = db
+        .rows("SELECT id, tags FROM legacy_items")
+        .into_iter()
+        .flat_map(|r| {
+            let id = r[0].clone().unwrap_or_default();
+            r[1].clone()
+                .unwrap_or_default()
+                .split(',')
+                .map(|t| (id.clone(), t.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    want.sort();
+    want
+}
+
+fn tags_in_target(db: &TestDb) -> Vec<(String, String)> {
+    let mut got: Vec<(String, String)> = db
+        .rows("SELECT item_id, tag FROM item_tags")
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap_or_default(),
+                r[1].clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+crate::on_all_targets!(delta_pass_carries_deletions_over, |db| {
+    let mapping = setup_deletes(db);
+    let m = mapping.to_str().unwrap();
+    db.run(&["run", m]).ok();
+    assert_eq!(db.count("SELECT count(*) FROM item_tags"), 3 * N);
+    // A row the mapping never wrote: never deleted.
+    db.exec("INSERT INTO items VALUES (99999, 'written by hand', 0)");
+
+    // Three records vanish, one loses an element of its array.
+    db.exec("DELETE FROM legacy_items WHERE id IN (5, 6, 7)");
+    db.exec(&format!(
+        "UPDATE legacy_items SET tags = 'red,blue', updated_at = '{}' WHERE id = 10",
+        stamp(N + 50)
+    ));
+    let out = db.run(&["run", m]).ok();
+    assert!(out.stdout.contains("delta pass"), "{}", out.stdout);
+    // Row 10 and the row at the previous high-water mark (read again: the lower
+    // bound is inclusive).
+    assert_eq!(read_count(&out.stdout), 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("deleted 3 rows of items"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("deleted 10 rows of item_tags"),
+        "{}",
+        out.stdout
+    );
+    let mut want = db.rows("SELECT id, title, n FROM legacy_items ORDER BY id");
+    want.push(vec![
+        Some("99999".into()),
+        Some("written by hand".into()),
+        Some("0".into()),
+    ]);
+    assert_eq!(db.rows("SELECT id, title, n FROM items ORDER BY id"), want);
+    assert_eq!(tags_in_target(db), tags_as_source(db));
+    let mut deleted = db.rows("SELECT table_name, rows_deleted FROM cutover_run_deletes");
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        vec![
+            vec![Some("item_tags".into()), Some("10".into())],
+            vec![Some("items".into()), Some("3".into())],
+        ]
+    );
+
+    // A mass deletion (30 % of the rows) is refused and deletes nothing.
+    db.exec("DELETE FROM legacy_items WHERE id % 10 < 3");
+    let left = db.count("SELECT count(*) FROM legacy_items");
+    let refused = db.run(&["run", m]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("would delete"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--allow-deletes"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(db.count("SELECT count(*) FROM items"), N - 3 + 1);
+    let last = db.rows("SELECT status FROM cutover_runs ORDER BY id DESC LIMIT 1");
+    assert_eq!(last[0][0].as_deref(), Some("failed"));
+    // Allowed: the next run finishes the pass and deletes them.
+    let allowed = db.run(&["run", m, "--allow-deletes", "5000"]).ok();
+    assert!(allowed.stdout.contains("deleted"), "{}", allowed.stdout);
+    assert_eq!(db.count("SELECT count(*) FROM items"), left + 1);
+    assert_eq!(tags_in_target(db), tags_as_source(db));
+});
+
+crate::on_all_targets!(dump_passes_delete_and_soft_delete, |db| {
+    let d = db.dir();
+    let dump = |ids: &[i64], tags: &dyn Fn(i64) -> &'static str| {
+        let lines: Vec<String> = ids
+            .iter()
+            .map(|i| {
+                format!(
+                    r#"{{"key":"k{i}","value":{{"id":{i},"name":"n{i}","tags":{}}}}}"#,
+                    tags(*i)
+                )
+            })
+            .collect();
+        write(&d.join("dump.jsonl"), &(lines.join("\n") + "\n"));
+    };
+    write(
+        &d.join("schema/20260101000000_t.sql"),
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, deleted_at VARCHAR(40));
+         CREATE TABLE people_tags (person_id INTEGER NOT NULL, tag VARCHAR(20) NOT NULL, PRIMARY KEY (person_id, tag));",
+    );
+    let mapping = d.join("people.toml");
+    write(
+        &mapping,
+        "name = \"people\"\nschema = \"schema\"\n[source]\nkind = \"kv\"\npath = \"dump.jsonl\"\n\
+         [[tables]]\ntable = \"people\"\nkey = [\"id\"]\ndeletes = \"soft\"\nsoft_delete = { column = \"deleted_at\", value = \"gone\" }\n\
+         columns.id = \"value.id\"\ncolumns.name = \"value.name\"\n\
+         [[tables]]\ntable = \"people_tags\"\nkey = [\"person_id\", \"tag\"]\nfor_each = \"value.tags\"\ndeletes = \"delete\"\n\
+         columns.person_id = \"value.id\"\ncolumns.tag = \"item\"\n",
+    );
+    let m = mapping.to_str().unwrap();
+    let all: Vec<i64> = (1..=100).collect();
+    dump(&all, &|_| r#"["a","b"]"#);
+    db.run(&["run", m]).ok();
+    assert_eq!(db.count("SELECT count(*) FROM people_tags"), 200);
+    // A newer dump: 5 people gone, person 50 lost tag b.
+    let newer: Vec<i64> = (1..=100).filter(|i| !(20..25).contains(i)).collect();
+    dump(&newer, &|i| {
+        if i == 50 {
+            r#"["a"]"#
+        } else {
+            r#"["a","b"]"#
+        }
+    });
+    let out = db.run(&["run", m]).ok();
+    assert!(
+        out.stdout.contains("deleted 5 rows of people"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("deleted 11 rows of people_tags"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM people"), 100);
+    assert_eq!(
+        db.rows("SELECT id FROM people WHERE deleted_at = 'gone' ORDER BY id"),
+        (20..25)
+            .map(|i| vec![Some(i.to_string())])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(db.count("SELECT count(*) FROM people_tags"), 200 - 10 - 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM people_tags WHERE person_id = 50"),
+        1
+    );
+    // The same dump again deletes nothing more.
+    let again = db.run(&["run", m]).ok();
+    assert!(!again.stdout.contains("deleted"), "{}", again.stdout);
+    assert_eq!(db.count("SELECT count(*) FROM people_tags"), 189);
 });
