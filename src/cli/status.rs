@@ -10,6 +10,13 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
     t.ensure_tracking().await.context("the tracking tables")?;
     let runs = t.store().runs(mapping).await?;
     let checkpoints = t.store().checkpoints().await?;
+    let passes: std::collections::HashMap<i64, cutover::tracking::passes::PassRow> = t
+        .store()
+        .passes(mapping)
+        .await?
+        .into_iter()
+        .map(|p| (p.run_id, p))
+        .collect();
     if json {
         let mut out = Vec::new();
         for r in &runs {
@@ -24,8 +31,29 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
                 })
                 .await?
                 .len();
+            let deleted = t.store().run_deletes(r.id).await?;
             let mut v = serde_json::to_value(r)?;
-            v["tables"] = serde_json::to_value(&tables)?;
+            let mut tables = serde_json::to_value(&tables)?;
+            if let Some(list) = tables.as_array_mut() {
+                for e in list.iter_mut() {
+                    let name = e["table_name"].as_str().unwrap_or_default().to_string();
+                    e["rows_deleted"] = serde_json::json!(deleted
+                        .iter()
+                        .find(|(t, _)| *t == name)
+                        .map_or(0, |(_, n)| *n));
+                }
+            }
+            v["tables"] = tables;
+            v["rows_deleted"] = serde_json::json!(deleted.iter().map(|(_, n)| n).sum::<i64>());
+            v["pass"] = match passes.get(&r.id) {
+                Some(p) => serde_json::json!({
+                    "kind": p.kind.as_str(),
+                    "watermark": p.watermark,
+                    "low": p.low,
+                    "high": p.high,
+                }),
+                None => serde_json::Value::Null,
+            };
             v["errors_unresolved"] = serde_json::json!(unresolved);
             out.push(v);
         }
@@ -40,6 +68,7 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
     let mut rows = vec![[
         "run",
         "mapping",
+        "pass",
         "status",
         "started",
         "finished",
@@ -57,6 +86,9 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
         rows.push(vec![
             r.id.to_string(),
             r.mapping.clone() + if r.dry_run { " (dry run)" } else { "" },
+            passes
+                .get(&r.id)
+                .map_or("-".to_string(), |p| p.kind.to_string()),
             r.status.to_string(),
             r.started_at.clone(),
             r.finished_at.clone().unwrap_or_default(),
@@ -87,6 +119,23 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
                         c.table_name, c.rows_written, c.rows_unchanged
                     ),
                 })
+                .collect();
+            println!("  run {}: {}", r.id, per.join("; "));
+        }
+        if let Some(p) = passes.get(&r.id).filter(|p| p.low.is_some()) {
+            println!(
+                "  run {}: delta pass over {} from {} to {}",
+                r.id,
+                p.watermark.clone().unwrap_or_default(),
+                p.low.clone().unwrap_or_default(),
+                p.high.clone().unwrap_or_default()
+            );
+        }
+        let deleted = t.store().run_deletes(r.id).await?;
+        if !deleted.is_empty() {
+            let per: Vec<String> = deleted
+                .iter()
+                .map(|(t, n)| format!("{t} {n} deleted"))
                 .collect();
             println!("  run {}: {}", r.id, per.join("; "));
         }

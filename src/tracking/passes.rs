@@ -166,3 +166,22 @@ impl Store<'_> {
             .map_err(c)
     }
 }
+
+impl Store<'_> {
+    /// Rows a run deleted (or soft-deleted), per table.
+    pub async fn run_deletes(&mut self, run_id: i64) -> Result<Vec<(String, i64)>, TargetError> {
+        let c = ctx("reading the rows runs deleted");
+        let rows = self
+            .db
+            .fetch(
+                "SELECT table_name, rows_deleted FROM cutover_run_deletes WHERE run_id = ? ORDER BY table_name",
+                &[Arg::Int(run_id)],
+            )
+            .await
+            .map_err(&c)?;
+        rows.iter()
+            .map(|r| Ok((r.text("table_name")?, r.int("rows_deleted")?)))
+            .collect::<Result<_, DbFailure>>()
+            .map_err(c)
+    }
+}

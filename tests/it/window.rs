@@ -288,6 +288,30 @@ crate::on_all_targets!(delta_pass_carries_deletions_over, |db| {
         ]
     );
 
+    let status = db.run(&["status", "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let runs = doc["runs"].as_array().unwrap();
+    let run2 = runs.iter().find(|r| r["id"] == 2).unwrap();
+    assert_eq!(run2["pass"]["kind"], "delta", "{run2}");
+    assert_eq!(run2["pass"]["watermark"], "updated_at");
+    assert_eq!(run2["rows_deleted"], 13, "{run2}");
+    let items = run2["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table_name"] == "items")
+        .unwrap();
+    assert_eq!(items["rows_deleted"], 3, "{run2}");
+    let run1 = runs.iter().find(|r| r["id"] == 1).unwrap();
+    assert_eq!(run1["pass"]["kind"], "full", "{run1}");
+    let text = db.run(&["status"]).ok();
+    assert!(
+        text.stdout.contains("run 2: delta pass over updated_at"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("items 3 deleted"), "{}", text.stdout);
+
     // A mass deletion (30 % of the rows) is refused and deletes nothing.
     db.exec("DELETE FROM legacy_items WHERE id % 10 < 3");
     let left = db.count("SELECT count(*) FROM legacy_items");
