@@ -38,15 +38,19 @@ fn stamp(s: i64) -> String {
 /// A legacy table `legacy_items` in the test database and a mapping that loads
 /// it into `items` with `watermark = "updated_at"`.
 fn setup(db: &TestDb, extra_source: &str) -> PathBuf {
+    setup_n(db, extra_source, N)
+}
+
+fn setup_n(db: &TestDb, extra_source: &str, n: i64) -> PathBuf {
     db.exec(&format!(
         "CREATE TABLE legacy_items (id INTEGER PRIMARY KEY, title VARCHAR(100) NOT NULL, n INTEGER, updated_at {} {})",
         ts_type(db.kind),
         if extra_source.contains("watermark_nulls") { "" } else { "NOT NULL" }
     ));
-    let rows: Vec<String> = (1..=N)
+    let rows: Vec<String> = (1..=n)
         .map(|i| format!("({i}, 'item {i}', {}, '{}')", i * 7, stamp(i)))
         .collect();
-    for chunk in rows.chunks(500) {
+    for chunk in rows.chunks(2000) {
         db.exec(&format!(
             "INSERT INTO legacy_items VALUES {}",
             chunk.join(", ")
@@ -406,4 +410,66 @@ crate::on_all_targets!(dump_passes_delete_and_soft_delete, |db| {
     let again = db.run(&["run", m]).ok();
     assert!(!again.stdout.contains("deleted"), "{}", again.stdout);
     assert_eq!(db.count("SELECT count(*) FROM people_tags"), 189);
+});
+
+fn checkpoint(db: &TestDb) -> (i64, i64) {
+    let r = db
+        .rows("SELECT run_id, records_committed FROM cutover_checkpoints WHERE mapping = 'items'");
+    let n = |i: usize| -> i64 {
+        r.first()
+            .and_then(|r| r[i].as_deref())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    (n(0), n(1))
+}
+
+crate::on_all_targets!(killed_delta_pass_resumes_in_its_window, |db| {
+    const BIG: i64 = 60_000;
+    let mapping = setup_n(db, "", BIG);
+    let m = mapping.to_str().unwrap();
+    db.run(&["run", m, "--batch-size", "5000"]).ok();
+    // Every row changes: the delta pass is long enough to be killed half way.
+    db.exec(&format!(
+        "UPDATE legacy_items SET n = n + 1, updated_at = '{}'",
+        stamp(BIG + 10)
+    ));
+    let mut child = db.spawn(&["run", m, "--batch-size", "200", "--commit-every", "200"]);
+    crate::it::util::wait_for(120, "the delta pass to commit some batches", || {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("the delta pass ended ({status}) before it was killed: make the source bigger");
+        }
+        let (run, n) = checkpoint(db);
+        run == 2 && n >= 2_000
+    });
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let (_, at_kill) = checkpoint(db);
+    assert!(at_kill > 0 && at_kill < BIG, "killed at {at_kill} of {BIG}");
+    // New rows arrive after the kill: the resumed pass keeps its window and
+    // leaves them for the next pass.
+    db.exec(&format!(
+        "INSERT INTO legacy_items VALUES ({}, 'late', 1, '{}')",
+        BIG + 1,
+        stamp(BIG + 20)
+    ));
+    let out = db.run(&["run", m, "--batch-size", "5000"]).ok();
+    assert!(out.stdout.contains("resumed from run 2"), "{}", out.stdout);
+    assert!(out.stdout.contains("delta pass"), "{}", out.stdout);
+    assert_eq!(read_count(&out.stdout), BIG - at_kill, "{}", out.stdout);
+    let windows =
+        db.rows("SELECT low, high FROM cutover_passes WHERE run_id IN (2, 3) ORDER BY run_id");
+    assert_eq!(
+        windows[0], windows[1],
+        "the resumed pass read another window"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM items WHERE id = 60001"), 0);
+    // The next pass reads the late row, and again the rows at the mark the
+    // killed pass read up to (every changed row shares it: the lower bound is
+    // inclusive); the one after that only the late row, the new mark.
+    let next = db.run(&["run", m]).ok();
+    assert_eq!(read_count(&next.stdout), BIG + 1, "{}", next.stdout);
+    let last = db.run(&["run", m]).ok();
+    assert_eq!(read_count(&last.stdout), 1, "{}", last.stdout);
+    same_as_source(db);
 });
