@@ -714,3 +714,88 @@ fn binary_and_money_columns_over_tds() {
     );
     rt.shutdown_background();
 }
+
+/// Statements on the TDS server started by [`tds_server`].
+fn tds_exec(rt: &tokio::runtime::Runtime, port: u16, sql: &str) {
+    rt.block_on(async {
+        let mut cfg = tiberius::Config::new();
+        cfg.host("127.0.0.1");
+        cfg.port(port);
+        cfg.encryption(tiberius::EncryptionLevel::NotSupported);
+        let tcp = tokio::net::TcpStream::connect(cfg.get_addr())
+            .await
+            .expect("connect");
+        let mut client = tiberius::Client::connect(cfg, tcp.compat_write())
+            .await
+            .expect("login");
+        client
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_results()
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+}
+
+/// A delta pass from SQL Server over an integer watermark (a sequence column;
+/// iridium has no `rowversion` type to test, and sends DATETIME2 wrongly, see
+/// the top of this file): only changed rows are read, and a deleted record's
+/// row is deleted from the target.
+#[test]
+fn delta_pass_over_an_integer_watermark_from_sql_server() {
+    let rows: Vec<String> = (1..=50)
+        .map(|i| format!("({i}, N'item {i} ü', {i})"))
+        .collect();
+    let script = format!(
+        "/* Create Tables */\nCREATE TABLE [dbo].[Item] ([Id] INT NOT NULL, [Name] NVARCHAR(50) NOT NULL, [Seq] BIGINT NOT NULL);\nGO\nINSERT INTO [dbo].[Item] ([Id], [Name], [Seq]) VALUES {};\nGO\n",
+        rows.join(", ")
+    );
+    let rt = runtime();
+    let port = tds_server(&rt, &script);
+    let db = TestDb::sqlite();
+    let d = db.dir();
+    write(
+        &d.join("schema/20260101000000_items.sql"),
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    );
+    let url = format!("mssql://127.0.0.1:{port}/master?encrypt=DANGER_PLAINTEXT");
+    let mapping = d.join("items.toml");
+    write(
+        &mapping,
+        &format!(
+            "name = \"items\"\nschema = \"schema\"\n[source]\nkind = \"mssql\"\nurl = \"{url}\"\ntable = \"dbo.Item\"\nkey = [\"Id\"]\nwatermark = \"Seq\"\n\
+             [[tables]]\ntable = \"items\"\nkey = [\"id\"]\ndeletes = \"delete\"\ncolumns.id = \"value.Id\"\ncolumns.name = \"value.Name\"\n"
+        ),
+    );
+    let m = mapping.to_str().unwrap();
+    let first = db.run(&["run", m]).ok();
+    assert!(first.stdout.contains("50 read"), "{}", first.stdout);
+    tds_exec(
+        &rt,
+        port,
+        "UPDATE [dbo].[Item] SET [Name] = N'changed', [Seq] = 100 + [Id] WHERE [Id] IN (3, 4, 5);
+         INSERT INTO [dbo].[Item] ([Id], [Name], [Seq]) VALUES (51, N'new', 200), (52, N'newer', 201);
+         DELETE FROM [dbo].[Item] WHERE [Id] = 7;",
+    );
+    let delta = db.run(&["run", m]).ok();
+    assert!(
+        delta.stdout.contains("delta pass: Seq from 50 to 201"),
+        "{}",
+        delta.stdout
+    );
+    // 3 changed + 2 new + the row at the previous mark (Seq 50).
+    assert!(delta.stdout.contains("6 read"), "{}", delta.stdout);
+    assert!(
+        delta.stdout.contains("deleted 1 rows of items"),
+        "{}",
+        delta.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM items"), 51);
+    assert_eq!(db.count("SELECT count(*) FROM items WHERE id = 7"), 0);
+    assert_eq!(
+        db.rows("SELECT name FROM items WHERE id IN (3, 52) ORDER BY id"),
+        vec![vec![Some("changed".into())], vec![Some("newer".into())]]
+    );
+    rt.shutdown_background();
+}
