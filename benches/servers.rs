@@ -15,18 +15,15 @@
 //! checked. Peak RSS is the child's `ru_maxrss` (wait4). Servers:
 //! CUTOVER_TEST_PG / CUTOVER_TEST_MYSQL (defaults: the local test servers).
 
+mod common;
+
+use common::{measured, psql, Measured};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
 const CUTOVER: &str = env!("CARGO_BIN_EXE_cutover");
 
 const SCHEMA: &str = "CREATE TABLE items (id VARCHAR(64) PRIMARY KEY, seq BIGINT NOT NULL, score BIGINT, views BIGINT, title TEXT, created_at BIGINT, meta TEXT)";
-
-struct Measured {
-    secs: f64,
-    rss_mb: f64,
-}
 
 /// `cutover run MAPPING --target URL --batch-size 10000 --workers N [extra]`, in `dir`.
 fn cutover_run(dir: &Path, mapping: &Path, target: &str, workers: &str, extra: &[&str]) -> Command {
@@ -44,54 +41,6 @@ fn cutover_run(dir: &Path, mapping: &Path, target: &str, workers: &str, extra: &
         ])
         .args(extra);
     cmd
-}
-
-#[allow(clippy::zombie_processes)] // reaped with wait4 below, for its rusage
-fn measured(what: &str, cmd: &mut Command) -> Measured {
-    eprintln!("[{what}] {cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = stderr {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain data; all-zero is valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our unreaped child; the pointers are valid.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    let secs = started.elapsed().as_secs_f64();
-    let err = reader.join().unwrap_or_default();
-    assert!(
-        r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{what} failed: {err}"
-    );
-    Measured {
-        secs,
-        rss_mb: ru.ru_maxrss as f64 / 1024.0,
-    }
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-Atqc", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn mariadb(args: &[&str], sql: &str) -> String {

@@ -23,7 +23,7 @@ use crate::db::{ctx, Arg, DbFailure};
 use crate::dialect::{quote_ident, quote_table, Dialect};
 use crate::mapping::{DeletePolicy, Mapping, SoftValue};
 use crate::record::Position;
-use crate::sink::Target;
+use crate::sink::{key_in, Target};
 use crate::source::{self, Payload};
 use crate::tracking::passes::PassKind;
 use crate::transform::{BoundTable, ErrorRow, Stage};
@@ -54,33 +54,6 @@ pub struct Deleted {
 struct Gone {
     row_key: String,
     record_key: String,
-}
-
-/// `(k1, k2) IN ((?, ?), ...)` for `n` rows, keys bound as text (PostgreSQL
-/// casts them to the column's declared type).
-fn key_in(d: Dialect, table: &BoundTable, n: usize) -> String {
-    let key: Vec<String> = table.spec.key.iter().map(|k| quote_ident(d, k)).collect();
-    let one: Vec<String> = table
-        .key_idx
-        .iter()
-        .map(|&c| match d {
-            Dialect::Postgres => format!(
-                "?::text::{}",
-                table
-                    .declared
-                    .get(c)
-                    .filter(|t| !t.is_empty())
-                    .map_or("text", String::as_str)
-            ),
-            _ => "?".to_string(),
-        })
-        .collect();
-    let one = format!("({})", one.join(", "));
-    format!(
-        "({}) IN ({})",
-        key.join(", "),
-        vec![one.as_str(); n].join(", ")
-    )
 }
 
 fn key_texts(row_key: &str) -> Vec<String> {

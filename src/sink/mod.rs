@@ -384,6 +384,22 @@ pub fn fetch_sql(d: Dialect, table: &BoundTable, n: usize) -> String {
         Dialect::Mysql => format!("CAST({c} AS CHAR)"),
         Dialect::Sqlite => format!("CAST({c} AS TEXT)"),
     };
+    let cols: Vec<String> = table
+        .column_names()
+        .map(|c| format!("{} AS {}", cast(quote_ident(d, c)), quote_ident(d, c)))
+        .collect();
+    format!(
+        "SELECT {} FROM {} WHERE {}",
+        cols.join(", "),
+        quote_table(d, &table.spec.table),
+        key_in(d, table, n)
+    )
+}
+
+/// `(k1, k2) IN ((?, ?), ...)` for `n` keys of a table, each value bound as
+/// text or as [`Arg::Value`](crate::db::Arg): PostgreSQL casts it to the
+/// column's declared type, MySQL and SQLite compare by the column's type.
+pub fn key_in(d: Dialect, table: &BoundTable, n: usize) -> String {
     let param = |c: usize| match d {
         Dialect::Postgres => format!(
             "?::text::{}",
@@ -395,11 +411,6 @@ pub fn fetch_sql(d: Dialect, table: &BoundTable, n: usize) -> String {
         ),
         Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
     };
-    let t = quote_table(d, &table.spec.table);
-    let cols: Vec<String> = table
-        .column_names()
-        .map(|c| format!("{} AS {}", cast(quote_ident(d, c)), quote_ident(d, c)))
-        .collect();
     let key: Vec<String> = table.spec.key.iter().map(|k| quote_ident(d, k)).collect();
     let one = format!(
         "({})",
@@ -411,8 +422,7 @@ pub fn fetch_sql(d: Dialect, table: &BoundTable, n: usize) -> String {
             .join(", ")
     );
     format!(
-        "SELECT {} FROM {t} WHERE ({}) IN ({})",
-        cols.join(", "),
+        "({}) IN ({})",
         key.join(", "),
         vec![one.as_str(); n].join(", ")
     )

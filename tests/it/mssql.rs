@@ -54,16 +54,7 @@ fn start_tds(
         tokio::spawn(async move {
             let _ = server.run().await;
         });
-        let mut cfg = tiberius::Config::new();
-        cfg.host("127.0.0.1");
-        cfg.port(addr.port());
-        login(&mut cfg);
-        let tcp = tokio::net::TcpStream::connect(cfg.get_addr())
-            .await
-            .expect("connect");
-        let mut client = tiberius::Client::connect(cfg, tcp.compat_write())
-            .await
-            .expect("login");
+        let mut client = tds_client(addr.port(), login).await;
         let from = script
             .find("Create Tables")
             .expect("the script's Create Tables header");
@@ -90,6 +81,23 @@ fn start_tds(
         }
         addr.port()
     })
+}
+
+/// A tiberius client of the TDS server on `port`, logged in as `login` sets up.
+async fn tds_client(
+    port: u16,
+    login: impl FnOnce(&mut tiberius::Config),
+) -> tiberius::Client<tokio_util::compat::Compat<tokio::net::TcpStream>> {
+    let mut cfg = tiberius::Config::new();
+    cfg.host("127.0.0.1");
+    cfg.port(port);
+    login(&mut cfg);
+    let tcp = tokio::net::TcpStream::connect(cfg.get_addr())
+        .await
+        .expect("connect");
+    tiberius::Client::connect(cfg, tcp.compat_write())
+        .await
+        .expect("login")
 }
 
 /// A server without logins or TLS.
@@ -718,16 +726,10 @@ fn binary_and_money_columns_over_tds() {
 /// Statements on the TDS server started by [`tds_server`].
 fn tds_exec(rt: &tokio::runtime::Runtime, port: u16, sql: &str) {
     rt.block_on(async {
-        let mut cfg = tiberius::Config::new();
-        cfg.host("127.0.0.1");
-        cfg.port(port);
-        cfg.encryption(tiberius::EncryptionLevel::NotSupported);
-        let tcp = tokio::net::TcpStream::connect(cfg.get_addr())
-            .await
-            .expect("connect");
-        let mut client = tiberius::Client::connect(cfg, tcp.compat_write())
-            .await
-            .expect("login");
+        let mut client = tds_client(port, |c| {
+            c.encryption(tiberius::EncryptionLevel::NotSupported)
+        })
+        .await;
         client
             .simple_query(sql)
             .await

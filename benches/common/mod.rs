@@ -1,0 +1,72 @@
+//! What the server benches share: a measured child process and psql.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+#[allow(dead_code)] // `stdout` is read by some benches only
+pub struct Measured {
+    pub secs: f64,
+    pub rss_mb: f64,
+    pub stdout: String,
+}
+
+#[allow(clippy::zombie_processes)] // reaped with wait4 below, for its rusage
+pub fn measured(what: &str, cmd: &mut Command) -> Measured {
+    eprintln!("[{what}] {cmd:?}");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let read = |s: Option<std::process::ChildStdout>| {
+        std::thread::spawn(move || {
+            let mut t = String::new();
+            if let Some(mut s) = s {
+                use std::io::Read;
+                let _ = s.read_to_string(&mut t);
+            }
+            t
+        })
+    };
+    let out = read(out);
+    let err = std::thread::spawn(move || {
+        let mut t = String::new();
+        if let Some(mut s) = err {
+            use std::io::Read;
+            let _ = s.read_to_string(&mut t);
+        }
+        t
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; all-zero is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our unreaped child; the pointers are valid.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let secs = started.elapsed().as_secs_f64();
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    assert!(
+        r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{what} failed: {stdout}\n{stderr}"
+    );
+    Measured {
+        secs,
+        rss_mb: ru.ru_maxrss as f64 / 1024.0,
+        stdout,
+    }
+}
+
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
