@@ -224,6 +224,7 @@ fn main() {
         }
         _ => println!("| Sling | skipped | | |"),
     }
+    dumps(&dir, n);
     for name in [
         "bench_window_src",
         "bench_window_cutover",
@@ -234,4 +235,126 @@ fn main() {
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         );
     }
+}
+
+/// A JSON Lines dump of `n` records (the shape of the load bench's) with 1 % of
+/// the values changed and 0.1 % of the records gone in `changed`.
+fn write_dumps(first: &Path, changed: &Path, n: u64) {
+    use std::io::Write;
+    let mut a = std::io::BufWriter::new(std::fs::File::create(first).expect("dump"));
+    let mut b = std::io::BufWriter::new(std::fs::File::create(changed).expect("dump"));
+    for i in 0..n {
+        let line = |score: u64| {
+            format!(
+                "{{\"key\":\"k{i:012}\",\"value\":{{\"id\":{i},\"title\":\"title {i} ü — naïve café\",\"score\":{score},\"meta\":{{\"a\":{},\"tags\":[\"x\",\"y\"]}}}}}}\n",
+                i % 97
+            )
+        };
+        a.write_all(line(i * 7).as_bytes()).expect("write");
+        if i % 1000 == 500 {
+            continue;
+        }
+        let score = if i % 100 == 0 { i * 7 + 1 } else { i * 7 };
+        b.write_all(line(score).as_bytes()).expect("write");
+    }
+    a.flush().expect("flush");
+    b.flush().expect("flush");
+}
+
+/// Passes over dumps into SQLite: the first load without and with deletions
+/// carried over (the rows each pass writes are then kept in `cutover_rows`),
+/// and a second pass over a newer dump with 1 % changed and 0.1 % gone.
+fn dumps(dir: &Path, n: u64) {
+    let first = dir.join(format!("window-kv-{n}.jsonl"));
+    let changed = dir.join(format!("window-kv-{n}-changed.jsonl"));
+    if !first.exists() || !changed.exists() {
+        write_dumps(&first, &changed, n);
+    }
+    let schema = dir.join("window-kv-schema");
+    std::fs::create_dir_all(&schema).expect("schema dir");
+    std::fs::write(
+        schema.join("20260101000000_items.sql"),
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT NOT NULL, score INTEGER, meta TEXT);",
+    )
+    .expect("schema");
+    let mapping = |deletes: &str, path: &Path| {
+        let m = dir.join(format!("window-kv-{deletes}.toml"));
+        std::fs::write(
+            &m,
+            format!(
+                "name = \"kv\"\nschema = \"window-kv-schema\"\n[source]\nkind = \"kv\"\npath = \"{}\"\n\
+                 [[tables]]\ntable = \"items\"\nkey = [\"id\"]\ndeletes = \"{deletes}\"\ncolumns.id = \"value.id\"\ncolumns.title = \"value.title\"\ncolumns.score = \"value.score\"\ncolumns.meta = \"value.meta | json\"\n",
+                path.display()
+            ),
+        )
+        .expect("mapping");
+        m
+    };
+    let run = |what: &str, m: &Path, db: &Path| {
+        measured(
+            what,
+            Command::new(CUTOVER)
+                .current_dir(dir)
+                .arg("run")
+                .arg(m)
+                .args([
+                    "--target",
+                    &format!("sqlite://{}", db.display()),
+                    "--batch-size",
+                    "10000",
+                    "--allow-deletes",
+                    "100000",
+                ]),
+        )
+    };
+    let fresh = |name: &str| {
+        let db = dir.join(name);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        db
+    };
+    let keep_db = fresh("window-keep.db");
+    let keep = run(
+        "first load, deletes = keep",
+        &mapping("keep", &first),
+        &keep_db,
+    );
+    let del_db = fresh("window-delete.db");
+    let del = run(
+        "first load, deletes = delete",
+        &mapping("delete", &first),
+        &del_db,
+    );
+    let second = run(
+        "second pass over the changed dump",
+        &mapping("delete", &changed),
+        &del_db,
+    );
+    assert!(
+        second
+            .stdout
+            .contains(&format!("deleted {} rows", n / 1000)),
+        "{}",
+        second.stdout
+    );
+    println!("\n## Passes over a {n}-record JSON Lines dump (SQLite)\n");
+    println!("| case | seconds | peak RSS MB | ratio |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| first load, `deletes = \"keep\"` | {:.2} | {:.0} | 1.00 |",
+        keep.secs, keep.rss_mb
+    );
+    println!(
+        "| first load, `deletes = \"delete\"` (rows kept in cutover_rows) | {:.2} | {:.0} | {:.2} × the load without |",
+        del.secs,
+        del.rss_mb,
+        del.secs / keep.secs
+    );
+    println!(
+        "| second pass, 1 % changed, 0.1 % gone | {:.2} | {:.0} | {:.2} × its first load |",
+        second.secs,
+        second.rss_mb,
+        second.secs / del.secs
+    );
 }
