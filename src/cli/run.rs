@@ -86,6 +86,14 @@ fn print_summary(s: &RunSummary) {
             keys.join("; ")
         );
     }
+    for (table, n, keys) in &s.would_delete {
+        if *n > 0 {
+            println!(
+                "  would delete {n} rows of {table} whose records are gone (e.g. {})",
+                keys.join("; ")
+            );
+        }
+    }
     if s.dry_run {
         println!("  dry run: nothing was written");
     }

@@ -42,6 +42,73 @@ pub fn key_hash(key: &str) -> u64 {
     h.finish()
 }
 
+/// The hash of a row of a table in a dry run's set of produced rows.
+pub fn row_hash(table: &str, row_key: &str) -> u64 {
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    h.write(table.as_bytes());
+    h.write_u8(0);
+    h.write(row_key.as_bytes());
+    h.finish()
+}
+
+/// What a dry run produced: hashes of its rows and of its failed records.
+#[derive(Debug, Default)]
+pub struct Produced {
+    pub rows: HashSet<u64>,
+    pub failed: HashSet<u64>,
+}
+
+/// A dry run: the rows an earlier pass wrote that this one no longer produces
+/// (its record gone, failed records aside), per table, without deleting any.
+pub async fn dry_run(
+    target: &dyn Target,
+    mapping: &Mapping,
+    summary: &RunSummary,
+) -> Result<Vec<(String, u64, Vec<String>)>, RunError> {
+    let Some(produced) = &summary.produced else {
+        return Ok(Vec::new());
+    };
+    if target.describe_table("cutover_rows").await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let c = ctx("finding the rows a pass would delete");
+    let mut out = Vec::new();
+    for t in mapping
+        .tables
+        .iter()
+        .filter(|t| t.deletes != DeletePolicy::Keep)
+    {
+        let (mut n, mut first) = (0u64, Vec::new());
+        let mut after = String::new();
+        loop {
+            let rows = target
+                .exec()
+                .fetch(
+                    "SELECT row_key, record_key FROM cutover_rows WHERE mapping = ? AND table_name = ? AND row_key > ? ORDER BY row_key LIMIT 5000",
+                    &[Arg::Text(&mapping.name), Arg::Text(&t.table), Arg::Text(&after)],
+                )
+                .await
+                .map_err(&c)?;
+            let Some(last) = rows.last() else { break };
+            after = last.text("row_key").map_err(&c)?;
+            for r in &rows {
+                let row_key = r.text("row_key").map_err(&c)?;
+                let record_key = r.text("record_key").map_err(&c)?;
+                if !produced.rows.contains(&row_hash(&t.table, &row_key))
+                    && !produced.failed.contains(&key_hash(&record_key))
+                {
+                    n += 1;
+                    if first.len() < 5 {
+                        first.push(key_texts(&row_key).join(", "));
+                    }
+                }
+            }
+        }
+        out.push((t.table.clone(), n, first));
+    }
+    Ok(out)
+}
+
 /// What the deletions of one mapping did, per table.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Deleted {

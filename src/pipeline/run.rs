@@ -49,7 +49,7 @@ pub async fn run_mapping(
     };
     let source = source::open(&mapping).map_err(src_err)?;
     if opts.dry_run {
-        return stream(
+        let mut summary = stream(
             target,
             mapping.clone(),
             tables,
@@ -59,7 +59,11 @@ pub async fn run_mapping(
             None,
             started,
         )
-        .await;
+        .await?;
+        if summary.status == RunStatus::Succeeded {
+            summary.would_delete = super::deletions::dry_run(target, &mapping, &summary).await?;
+        }
+        return Ok(summary);
     }
     let me = Holder::me(None);
     match target.try_lock(&mapping.name, &me).await? {
@@ -292,6 +296,13 @@ async fn stream(
         .as_ref()
         .filter(|r| r.collect_keys)
         .map(|_| std::collections::HashSet::new());
+    // A dry run of a mapping that carries deletions: what it would produce.
+    let mut produced = (run.is_none()
+        && mapping
+            .tables
+            .iter()
+            .any(|t| t.deletes != crate::mapping::DeletePolicy::Keep))
+    .then(super::deletions::Produced::default);
     let mut heartbeat = tokio::time::interval(opts.heartbeat);
     heartbeat.tick().await;
     loop {
@@ -360,13 +371,34 @@ async fn stream(
         }
         match writer.as_mut() {
             // Dry run: count what a real run would do.
-            None => dry.absorb(
-                &mut c,
-                &batch,
-                &transformer,
-                opts.dry_keymap.as_ref(),
-                &name,
-            ),
+            None => {
+                if let Some(p) = produced.as_mut() {
+                    for t in &batch {
+                        match &t.outcome {
+                            crate::transform::Outcome::Rows { rows, .. } => {
+                                for (ti, vals) in rows {
+                                    let table = &transformer.tables[*ti];
+                                    p.rows.insert(super::deletions::row_hash(
+                                        &table.spec.table,
+                                        &crate::sink::row_key(table, vals),
+                                    ));
+                                }
+                            }
+                            crate::transform::Outcome::Failed(_) => {
+                                p.failed.insert(super::deletions::key_hash(&t.key));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                dry.absorb(
+                    &mut c,
+                    &batch,
+                    &transformer,
+                    opts.dry_keymap.as_ref(),
+                    &name,
+                )
+            }
             Some(w) => {
                 if let Err(e) = w.write(batch, permit, &mut c, cancel).await {
                     fatal = Some(e);
@@ -449,6 +481,8 @@ async fn stream(
         resumed_from: None,
         pass: None,
         read_keys: read_keys.map(Arc::new),
+        produced: produced.map(Arc::new),
+        would_delete: Vec::new(),
         message,
         first_errors: c.first_errors,
         failure_groups: c

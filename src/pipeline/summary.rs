@@ -37,6 +37,11 @@ pub struct RunSummary {
     /// (for the deletions of rows their records no longer produce).
     #[serde(skip)]
     pub read_keys: Option<std::sync::Arc<std::collections::HashSet<u64>>>,
+    /// A dry run: the rows it produced and the records that failed (hashes).
+    #[serde(skip)]
+    pub produced: Option<std::sync::Arc<super::deletions::Produced>>,
+    /// A dry run: per table, the rows a real pass would delete (count, first keys).
+    pub would_delete: Vec<(String, u64, Vec<String>)>,
     pub message: Option<String>,
     /// The first errors, for the summary.
     #[serde(skip)]

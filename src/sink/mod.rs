@@ -17,7 +17,7 @@ mod writer;
 
 pub use bind::{bind, BindError};
 pub use lock::{LockOutcome, ServerLock};
-pub use writer::{write_batch, BatchResult};
+pub use writer::{row_key, write_batch, BatchResult};
 
 pub use crate::db::{client_failure, DbFailure, TargetError};
 use crate::db::{Connector, Exec};

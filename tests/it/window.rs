@@ -383,6 +383,22 @@ crate::on_all_targets!(dump_passes_delete_and_soft_delete, |db| {
             r#"["a","b"]"#
         }
     });
+    let dry = db.run(&["run", m, "--dry-run"]).ok();
+    assert!(
+        dry.stdout.contains("would delete 5 rows of people "),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("would delete 11 rows of people_tags"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(db.count("SELECT count(*) FROM people_tags"), 200);
+    assert_eq!(
+        db.count("SELECT count(*) FROM people WHERE deleted_at IS NOT NULL"),
+        0
+    );
     let out = db.run(&["run", m]).ok();
     assert!(
         out.stdout.contains("deleted 5 rows of people"),
