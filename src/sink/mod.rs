@@ -335,6 +335,36 @@ impl dyn Target + '_ {
     }
 }
 
+/// A column of a catalog query's row (`name`, `declared`, `nullable`,
+/// `has_default`), typed by the dialect.
+pub(crate) fn column_info(
+    r: &crate::db::Row,
+    ty: impl Fn(&str) -> ColumnType,
+) -> Result<ColumnInfo, DbFailure> {
+    let declared = r.text("declared")?;
+    Ok(ColumnInfo {
+        name: r.text("name")?,
+        ty: ty(&declared),
+        declared,
+        nullable: r.bool("nullable")?,
+        has_default: r.bool("has_default")?,
+    })
+}
+
+/// Unique keys from rows of (`idx`, `col`) ordered by index, then by the
+/// column's place in it.
+pub(crate) fn unique_keys(rows: &[crate::db::Row]) -> Result<Vec<Vec<String>>, DbFailure> {
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+    for r in rows {
+        let (idx, col) = (r.text("idx")?, r.text("col")?);
+        match keys.last_mut() {
+            Some((i, cols)) if *i == idx => cols.push(col),
+            _ => keys.push((idx, vec![col])),
+        }
+    }
+    Ok(keys.into_iter().map(|(_, c)| c).collect())
+}
+
 /// The `ON CONFLICT (key) …` clause of PostgreSQL and SQLite for the table's
 /// `on_conflict`: nothing (fail), `DO NOTHING`, or `DO UPDATE SET` of the
 /// non-key columns `WHERE differs(non-key columns)`, so that an unchanged row

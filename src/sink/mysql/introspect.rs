@@ -1,13 +1,12 @@
 //! MySQL tables into typed columns: `information_schema.columns` (with
 //! unsigned and 24-bit integers, enums, JSON check constraints) and the keys.
 
-use super::error::db;
 use super::MySqlTarget;
+use crate::db::{ctx, Arg, Connector};
 use crate::dialect::{quote_ident, Dialect};
-use crate::sink::{ColumnInfo, Introspect, TableInfo, TargetError};
+use crate::sink::{column_info, unique_keys, Introspect, TableInfo, TargetError};
 use crate::value::ColumnType;
 use async_trait::async_trait;
-use sqlx::Row;
 
 /// Map `information_schema.columns.column_type` to the loader's column type.
 pub fn column_type(declared: &str) -> ColumnType {
@@ -93,85 +92,68 @@ fn enum_labels(list: &str) -> Vec<String> {
 #[async_trait]
 impl Introspect for MySqlTarget {
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, TargetError> {
-        let ctx = "reading the table's columns";
+        let c = ctx("reading the table's columns");
         let (schema, name) = match table.split_once('.') {
             Some((s, t)) => (Some(s), t),
             None => (None, table),
         };
-        let rows = sqlx::query(
-            "SELECT CAST(column_name AS CHAR) AS name, CAST(column_type AS CHAR) AS declared,
-                    is_nullable = 'YES' AS nullable,
-                    (column_default IS NOT NULL OR extra LIKE '%auto_increment%' OR extra LIKE '%GENERATED%') AS has_default
-             FROM information_schema.columns
-             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?
-             ORDER BY ordinal_position",
-        )
-        .bind(schema)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(ctx))?;
+        let args = [Arg::OptText(schema), Arg::Text(name)];
+        let mut db = self.pool.exec();
+        let rows = db
+            .fetch(
+                "SELECT CAST(column_name AS CHAR) AS name, CAST(column_type AS CHAR) AS declared,
+                        is_nullable = 'YES' AS nullable,
+                        (column_default IS NOT NULL OR extra LIKE '%auto_increment%' OR extra LIKE '%GENERATED%') AS has_default
+                 FROM information_schema.columns
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?
+                 ORDER BY ordinal_position",
+                &args,
+            )
+            .await
+            .map_err(&c)?;
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut columns = Vec::new();
-        for r in &rows {
-            let declared: String = r.try_get("declared").map_err(db(ctx))?;
-            let nullable: i64 = r.try_get("nullable").map_err(db(ctx))?;
-            let has_default: i64 = r.try_get("has_default").map_err(db(ctx))?;
-            columns.push(ColumnInfo {
-                name: r.try_get("name").map_err(db(ctx))?,
-                ty: column_type(&declared),
-                declared,
-                nullable: nullable != 0,
-                has_default: has_default != 0,
-            });
-        }
+        let mut columns = rows
+            .iter()
+            .map(|r| column_info(r, column_type))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&c)?;
         // MariaDB's JSON is LONGTEXT with a CHECK (json_valid(`col`)); MySQL
         // reports `json` itself (and has no TABLE_NAME here: the query fails).
-        let checks: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(check_clause AS CHAR) FROM information_schema.check_constraints
-             WHERE constraint_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-        )
-        .bind(schema)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .unwrap_or_default();
-        for c in columns.iter_mut() {
-            let valid = format!("json_valid({})", quote_ident(Dialect::Mysql, &c.name));
-            if matches!(c.ty, ColumnType::Text { max_len: None })
+        let checks: Vec<String> = db
+            .fetch(
+                "SELECT CAST(check_clause AS CHAR) AS c FROM information_schema.check_constraints
+                 WHERE constraint_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                &args,
+            )
+            .await
+            .map(|rows| rows.iter().filter_map(|r| r.text("c").ok()).collect())
+            .unwrap_or_default();
+        for col in columns.iter_mut() {
+            let valid = format!("json_valid({})", quote_ident(Dialect::Mysql, &col.name));
+            if matches!(col.ty, ColumnType::Text { max_len: None })
                 && checks
                     .iter()
                     .any(|k| k.to_ascii_lowercase().contains(&valid.to_ascii_lowercase()))
             {
-                c.ty = ColumnType::Json { binary: false };
+                col.ty = ColumnType::Json { binary: false };
             }
         }
-        let keys = sqlx::query(
-            "SELECT CAST(index_name AS CHAR) AS idx, CAST(column_name AS CHAR) AS col
-             FROM information_schema.statistics
-             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? AND non_unique = 0
-             ORDER BY index_name = 'PRIMARY' DESC, index_name, seq_in_index",
-        )
-        .bind(schema)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(ctx))?;
-        let mut unique_keys: Vec<(String, Vec<String>)> = Vec::new();
-        for r in keys {
-            let idx: String = r.try_get("idx").map_err(db(ctx))?;
-            let col: String = r.try_get("col").map_err(db(ctx))?;
-            match unique_keys.last_mut() {
-                Some((i, cols)) if *i == idx => cols.push(col),
-                _ => unique_keys.push((idx, vec![col])),
-            }
-        }
+        let keys = db
+            .fetch(
+                "SELECT CAST(index_name AS CHAR) AS idx, CAST(column_name AS CHAR) AS col
+                 FROM information_schema.statistics
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? AND non_unique = 0
+                 ORDER BY index_name = 'PRIMARY' DESC, index_name, seq_in_index",
+                &args,
+            )
+            .await
+            .map_err(&c)?;
         Ok(Some(TableInfo {
             name: table.to_string(),
             columns,
-            unique_keys: unique_keys.into_iter().map(|(_, c)| c).collect(),
+            unique_keys: unique_keys(&keys).map_err(c)?,
         }))
     }
 }

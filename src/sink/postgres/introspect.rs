@@ -2,13 +2,12 @@
 //! enum labels, keys, and whether a table may take COPY (empty, no rules, no
 //! GENERATED ALWAYS identity).
 
-use super::error::db;
 use super::PgTarget;
+use crate::db::{ctx, Arg, Connector};
 use crate::dialect::{quote_table, Dialect};
-use crate::sink::{ColumnInfo, Introspect, TableInfo, TargetError};
+use crate::sink::{column_info, unique_keys, Introspect, TableInfo, TargetError};
 use crate::value::ColumnType;
 use async_trait::async_trait;
-use sqlx::Row;
 
 /// Map `format_type()` output to the loader's column type.
 pub fn column_type(declared: &str, typtype: &str, enum_values: Option<Vec<String>>) -> ColumnType {
@@ -52,70 +51,71 @@ pub fn column_type(declared: &str, typtype: &str, enum_values: Option<Vec<String
 #[async_trait]
 impl Introspect for PgTarget {
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, TargetError> {
-        let ctx = "reading the table's columns";
+        let c = ctx("reading the table's columns");
         let qualified = quote_table(Dialect::Postgres, table);
-        let rows = sqlx::query(
-            "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS declared,
-                    NOT a.attnotnull AS nullable,
-                    (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default,
-                    t.typtype::text AS typtype,
-                    CASE WHEN t.typtype = 'e' THEN
-                      (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
-                    END AS enum_values
-             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-             ORDER BY a.attnum",
-        )
-        .bind(&qualified)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(ctx))?;
+        let mut db = self.pool.exec();
+        let rows = db
+            .fetch(
+                "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS declared,
+                        NOT a.attnotnull AS nullable,
+                        (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default,
+                        t.typtype::text AS typtype,
+                        CASE WHEN t.typtype = 'e' THEN
+                          (SELECT array_to_json(array_agg(e.enumlabel::text ORDER BY e.enumsortorder))::text
+                           FROM pg_enum e WHERE e.enumtypid = t.oid)
+                        END AS enum_values
+                 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                 WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum",
+                &[Arg::Text(&qualified)],
+            )
+            .await
+            .map_err(&c)?;
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut columns = Vec::new();
+        let mut columns = Vec::with_capacity(rows.len());
         for r in &rows {
-            let declared: String = r.try_get("declared").map_err(db(ctx))?;
-            let typtype: String = r.try_get("typtype").map_err(db(ctx))?;
-            let enum_values: Option<Vec<String>> = r.try_get("enum_values").map_err(db(ctx))?;
-            columns.push(ColumnInfo {
-                name: r.try_get("name").map_err(db(ctx))?,
-                ty: column_type(&declared, &typtype, enum_values),
-                declared,
-                nullable: r.try_get("nullable").map_err(db(ctx))?,
-                has_default: r.try_get("has_default").map_err(db(ctx))?,
-            });
+            let typtype = r.text("typtype").map_err(&c)?;
+            let labels: Option<Vec<String>> = r
+                .opt_text("enum_values")
+                .map_err(&c)?
+                .map(|j| serde_json::from_str(&j).unwrap_or_default());
+            columns.push(
+                column_info(r, |declared| column_type(declared, &typtype, labels.clone()))
+                    .map_err(&c)?,
+            );
         }
-        let keys = sqlx::query(
-            "SELECT array_agg(a.attname::text ORDER BY k.ord) AS cols
-             FROM pg_index i
-             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-             WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL
-             GROUP BY i.indexrelid ORDER BY i.indisprimary DESC, i.indexrelid",
-        )
-        .bind(&qualified)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(ctx))?;
-        let unique_keys = keys
-            .iter()
-            .map(|r| r.try_get::<Vec<String>, _>("cols"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db(ctx))?;
+        let keys = db
+            .fetch(
+                "SELECT i.indexrelid::text AS idx, a.attname::text AS col
+                 FROM pg_index i
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE i.indrelid = to_regclass(?) AND i.indisunique AND i.indpred IS NULL
+                 ORDER BY i.indisprimary DESC, i.indexrelid, k.ord",
+                &[Arg::Text(&qualified)],
+            )
+            .await
+            .map_err(&c)?;
         // An empty table takes its first batches by COPY (see the module docs),
         // unless it has rewrite rules, which COPY does not apply, or GENERATED
         // ALWAYS identity columns, which COPY writes where an INSERT refuses to.
-        let empty: bool = sqlx::query_scalar(&format!(
-            "SELECT NOT EXISTS (SELECT 1 FROM {qualified})
-               AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = to_regclass($1))
-               AND NOT EXISTS (SELECT 1 FROM pg_attribute
-                               WHERE attrelid = to_regclass($1) AND attidentity = 'a')"
-        ))
-        .bind(&qualified)
-        .fetch_one(&self.pool)
-        .await
-        .unwrap_or(false);
+        let empty = db
+            .fetch_one(
+                &format!(
+                    "SELECT NOT EXISTS (SELECT 1 FROM {qualified})
+                       AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = to_regclass(?))
+                       AND NOT EXISTS (SELECT 1 FROM pg_attribute
+                                       WHERE attrelid = to_regclass(?) AND attidentity = 'a') AS empty"
+                ),
+                &[Arg::Text(&qualified), Arg::Text(&qualified)],
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.bool("empty").ok())
+            .unwrap_or(false);
         if let Ok(mut t) = self.copy_tables.lock() {
             if empty {
                 t.insert(table.to_string());
@@ -126,7 +126,7 @@ impl Introspect for PgTarget {
         Ok(Some(TableInfo {
             name: table.to_string(),
             columns,
-            unique_keys,
+            unique_keys: unique_keys(&keys).map_err(c)?,
         }))
     }
 }

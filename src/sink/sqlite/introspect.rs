@@ -1,11 +1,10 @@
 //! SQLite tables into typed columns: `pragma_table_info` and the unique indexes.
 
-use super::error::db;
 use super::SqliteTarget;
-use crate::sink::{ColumnInfo, Introspect, TableInfo, TargetError};
+use crate::db::{ctx, Arg, Connector};
+use crate::sink::{column_info, unique_keys, Introspect, TableInfo, TargetError};
 use crate::value::ColumnType;
 use async_trait::async_trait;
-use sqlx::Row;
 
 /// Map a declared SQLite type to the loader's column type.
 pub fn column_type(declared: &str) -> ColumnType {
@@ -58,66 +57,42 @@ pub fn column_type(declared: &str) -> ColumnType {
 #[async_trait]
 impl Introspect for SqliteTarget {
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, TargetError> {
-        let ctx = "reading the table's columns";
-        let rows =
-            sqlx::query("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)")
-                .bind(table)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db(ctx))?;
+        let c = ctx("reading the table's columns");
+        let mut db = self.pool.exec();
+        let rows = db
+            .fetch(
+                "SELECT name, type AS declared, \"notnull\" = 0 AS nullable,
+                        dflt_value IS NOT NULL AS has_default, pk
+                 FROM pragma_table_info(?)",
+                &[Arg::Text(table)],
+            )
+            .await
+            .map_err(&c)?;
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut columns = Vec::new();
-        let mut pk: Vec<(i64, String)> = Vec::new();
-        for r in &rows {
-            let name: String = r.try_get("name").map_err(db(ctx))?;
-            let declared: String = r.try_get("type").map_err(db(ctx))?;
-            let notnull: i64 = r.try_get("notnull").map_err(db(ctx))?;
-            let dflt: Option<String> = r.try_get("dflt_value").map_err(db(ctx))?;
-            let pkn: i64 = r.try_get("pk").map_err(db(ctx))?;
-            if pkn > 0 {
-                pk.push((pkn, name.clone()));
-            }
-            columns.push(ColumnInfo {
-                ty: column_type(&declared),
-                name,
-                declared,
-                nullable: notnull == 0,
-                has_default: dflt.is_some(),
-            });
-        }
-        pk.sort();
-        let mut unique_keys = Vec::new();
-        if !pk.is_empty() {
-            unique_keys.push(pk.into_iter().map(|(_, n)| n).collect());
-        }
-        let idx = sqlx::query("SELECT name, \"unique\" FROM pragma_index_list(?)")
-            .bind(table)
-            .fetch_all(&self.pool)
+        let columns = rows
+            .iter()
+            .map(|r| column_info(r, column_type))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&c)?;
+        // The primary key first, then the unique indexes, each in column order.
+        let keys = db
+            .fetch(
+                "SELECT '' AS idx, name AS col, 0 AS o, pk AS seq FROM pragma_table_info(?1) WHERE pk > 0
+                 UNION ALL
+                 SELECT l.name AS idx, i.name AS col, 1 AS o, i.seqno AS seq
+                 FROM pragma_index_list(?1) l, pragma_index_info(l.name) i
+                 WHERE l.\"unique\" = 1 AND i.name IS NOT NULL
+                 ORDER BY o, idx, seq",
+                &[Arg::Text(table)],
+            )
             .await
-            .map_err(db(ctx))?;
-        for r in idx {
-            let unique: i64 = r.try_get("unique").map_err(db(ctx))?;
-            if unique == 0 {
-                continue;
-            }
-            let name: String = r.try_get("name").map_err(db(ctx))?;
-            let cols = sqlx::query("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
-                .bind(&name)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db(ctx))?;
-            let cols: Vec<String> = cols
-                .iter()
-                .filter_map(|c| c.try_get::<Option<String>, _>("name").ok().flatten())
-                .collect();
-            unique_keys.push(cols);
-        }
+            .map_err(&c)?;
         Ok(Some(TableInfo {
             name: table.to_string(),
             columns,
-            unique_keys,
+            unique_keys: unique_keys(&keys).map_err(c)?,
         }))
     }
 }
