@@ -82,8 +82,10 @@ impl Introspect for PgTarget {
                 .map_err(&c)?
                 .map(|j| serde_json::from_str(&j).unwrap_or_default());
             columns.push(
-                column_info(r, |declared| column_type(declared, &typtype, labels.clone()))
-                    .map_err(&c)?,
+                column_info(r, |declared| {
+                    column_type(declared, &typtype, labels.clone())
+                })
+                .map_err(&c)?,
             );
         }
         let keys = db
