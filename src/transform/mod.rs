@@ -3,16 +3,18 @@
 
 use crate::mapping::eval::{follow, truthy, Scope};
 use crate::mapping::functions::{secret_of, Lookup};
-use crate::mapping::{Mapping, TableSpec};
+use crate::mapping::Mapping;
 use crate::record::{FileInfo, Position, Record};
 use crate::source::RawRecord;
-use crate::value::{cast, ColumnType, SqlValue};
+use crate::value::{cast, SqlValue};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
 
+mod bound;
 mod redact;
+pub use bound::BoundTable;
 pub use redact::redact;
 
 /// Where in the flow a record failed.
@@ -44,43 +46,6 @@ pub struct ErrorRow {
     pub message: String,
     /// The record as JSON (redacted).
     pub record: Value,
-}
-
-/// A table of the mapping with its target column types resolved.
-#[derive(Debug, Clone)]
-pub struct BoundTable {
-    pub spec: TableSpec,
-    pub types: Vec<ColumnType>,
-    /// The target's declared type of each column (for casts in SQL).
-    pub declared: Vec<String>,
-    /// Whether each column accepts NULL.
-    pub nullable: Vec<bool>,
-    /// Indexes of the key columns in `spec.columns`.
-    pub key_idx: Vec<usize>,
-}
-
-impl BoundTable {
-    pub fn name(&self) -> &str {
-        &self.spec.table
-    }
-
-    pub fn column_names(&self) -> impl Iterator<Item = &str> {
-        self.spec.columns.iter().map(|c| c.name.as_str())
-    }
-
-    /// The key of a row as text (all columns, in column order), in the normal
-    /// form of [`crate::value::norm`]: a row written and the same row read back
-    /// have the same key.
-    pub fn row_key(&self, row: &[Option<String>]) -> String {
-        self.key_idx
-            .iter()
-            .map(|&i| {
-                crate::value::norm(&self.types[i], row.get(i).and_then(|c| c.as_deref()))
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("\u{1f}")
-    }
 }
 
 /// What became of a record.
@@ -177,41 +142,6 @@ impl Transformer {
 
     pub fn mapping(&self) -> &Mapping {
         &self.mapping
-    }
-
-    /// The message and the record of a `load` error row: the record decoded
-    /// again, both redacted.
-    pub fn load_error(&self, t: &Transformed, message: &str) -> (String, Value) {
-        match t.original().map(RawRecord::decode) {
-            Some(Ok(rec)) => self.redacted(&rec.value, message, None),
-            Some(Err(e)) => (message.to_string(), self.unreadable(e.record)),
-            None => (message.to_string(), Value::Null),
-        }
-    }
-
-    /// A message and record with the redacted fields taken out; `column`: the
-    /// `table.column` the message is about.
-    fn redacted(&self, value: &Value, message: &str, column: Option<&str>) -> (String, Value) {
-        let paths = &self.mapping.redact;
-        if paths.is_empty() {
-            return (message.to_string(), value.clone());
-        }
-        let mut m = redact::scrub(message, &redact::values_at(value, paths));
-        if column.is_some_and(|c| self.secret_columns.iter().any(|s| s == c)) {
-            m = redact::mask_quoted(&m);
-        }
-        (m, redact(value.clone(), paths))
-    }
-
-    /// The raw text of a record that could not be read, unless the mapping has
-    /// secret columns (the text would show their clear text).
-    fn unreadable(&self, raw: Value) -> Value {
-        match self.mapping.secrets {
-            true => Value::String(
-                "(not kept: the mapping encrypts or hashes fields of its records)".into(),
-            ),
-            false => raw,
-        }
     }
 
     /// Decode and transform a batch in parallel, keeping the order. Legacy ids the

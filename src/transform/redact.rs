@@ -2,6 +2,8 @@
 //! `redact` list and the fields its secret columns read) replaced by "***" in
 //! the record, and their values taken out of the messages.
 
+use super::{Transformed, Transformer};
+use crate::source::RawRecord;
 use serde_json::Value;
 
 const MASK: &str = "***";
@@ -110,6 +112,48 @@ pub fn mask_quoted(message: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+impl Transformer {
+    /// The message and the record of a `load` error row: the record decoded
+    /// again, both redacted.
+    pub fn load_error(&self, t: &Transformed, message: &str) -> (String, Value) {
+        match t.original().map(RawRecord::decode) {
+            Some(Ok(rec)) => self.redacted(&rec.value, message, None),
+            Some(Err(e)) => (message.to_string(), self.unreadable(e.record)),
+            None => (message.to_string(), Value::Null),
+        }
+    }
+
+    /// A message and record with the redacted fields taken out; `column`: the
+    /// `table.column` the message is about.
+    pub(super) fn redacted(
+        &self,
+        value: &Value,
+        message: &str,
+        column: Option<&str>,
+    ) -> (String, Value) {
+        let paths = &self.mapping.redact;
+        if paths.is_empty() {
+            return (message.to_string(), value.clone());
+        }
+        let mut m = scrub(message, &values_at(value, paths));
+        if column.is_some_and(|c| self.secret_columns.iter().any(|s| s == c)) {
+            m = mask_quoted(&m);
+        }
+        (m, redact(value.clone(), paths))
+    }
+
+    /// The raw text of a record that could not be read, unless the mapping has
+    /// secret columns (the text would show their clear text).
+    pub(super) fn unreadable(&self, raw: Value) -> Value {
+        match self.mapping.secrets {
+            true => Value::String(
+                "(not kept: the mapping encrypts or hashes fields of its records)".into(),
+            ),
+            false => raw,
+        }
+    }
 }
 
 #[cfg(test)]

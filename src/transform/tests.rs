@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::mapping::Mapping;
+use crate::value::ColumnType;
 use serde_json::json;
 use std::path::Path;
 

@@ -21,6 +21,8 @@ mod text;
 mod time;
 
 #[cfg(test)]
+mod secrets_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 pub use lookup::Lookup;
