@@ -296,7 +296,7 @@ fn registry_names_in_hint_order() {
         names.join(", "),
         "required, default, coalesce, nullif, int, float, decimal, bool, text, json, date, \
          timestamp, uuid, uuid5, sha256, encrypt, decrypt, hash_password, from_base64, from_hex, trim, lower, upper, replace, \
-         regex_replace, slug, truncate, split, concat, format, map, object, len, not, eq, ne, \
+         regex_replace, slug, truncate, split, concat, format, map, object, entries, len, not, eq, ne, \
          gt, lt, lookup"
     );
     let e = compile(&parse("value.a | zzzzzzzzzz").unwrap(), &env()).unwrap_err();
@@ -357,4 +357,24 @@ fn map_values_and_lookups_are_walked() {
     .unwrap();
     let found: Vec<&str> = e.lookups().into_iter().map(|(m, _)| m).collect();
     assert_eq!(found, vec!["orgs", "users"]);
+}
+
+#[test]
+fn entries_turn_an_object_into_key_value_pairs() {
+    assert_eq!(
+        eval_with(
+            "value.d | entries",
+            json!({"d": {"W-2": {"v": 1}, "W-1": null}})
+        )
+        .unwrap(),
+        json!([{"key": "W-2", "value": {"v": 1}}, {"key": "W-1", "value": null}])
+    );
+    assert_eq!(
+        eval_with("value.x | entries", json!({})).unwrap(),
+        Value::Null
+    );
+    assert_eq!(
+        eval_with("value.d | entries", json!({"d": [1]})).unwrap_err(),
+        "entries expects an object, found [1]"
+    );
 }
