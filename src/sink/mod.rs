@@ -141,6 +141,7 @@ pub trait Migrations: Send + Sync {
     async fn migrations(
         &self,
         dir: &Path,
+        layout: crate::migrate::Layout,
         action: &crate::migrate::Action,
     ) -> Result<crate::migrate::Report, crate::migrate::MigrationError>;
 }
@@ -201,9 +202,15 @@ macro_rules! pool_target {
             async fn migrations(
                 &self,
                 dir: &std::path::Path,
+                layout: $crate::migrate::Layout,
                 action: &$crate::migrate::Action,
             ) -> Result<$crate::migrate::Report, $crate::migrate::MigrationError> {
-                $crate::migrate::execute(&self.pool, dir, action, $applied_sql).await
+                if layout.resolve(dir) == $crate::migrate::Layout::D1 {
+                    return $crate::migrate::D1Pool::run_d1(&self.pool, dir, action).await;
+                }
+                let mut r = $crate::migrate::execute(&self.pool, dir, action, $applied_sql).await?;
+                r.layout = Some($crate::migrate::Layout::Sqlx);
+                Ok(r)
             }
         }
     };
