@@ -8,6 +8,7 @@ mod migrate_d1;
 mod mssql;
 mod resume;
 mod safety;
+mod secrets;
 mod servers;
 mod sources;
 mod sql_sources;
