@@ -9,8 +9,7 @@ use crate::sink::Target;
 use crate::source::{self};
 use crate::tracking::ErrorFilter;
 use crate::transform::{BoundTable, Outcome, Transformer};
-use crate::value::{parse_bool, parse_decimal, parse_instant, TimeFormat};
-use crate::value::{ColumnType, SqlValue};
+use crate::value::{comparable_text, norm, parse_decimal, SqlValue};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -81,84 +80,11 @@ pub struct Report {
     pub verdict: Verdict,
 }
 
-/// Normal form of a value for comparison (and key matching).
-fn norm(ty: &ColumnType, text: Option<&str>) -> Option<String> {
-    let t = text?;
-    Some(match ty {
-        ColumnType::Integer { .. } | ColumnType::Unsigned { .. } => {
-            parse_decimal(&Value::String(t.into()))
-                .map(|d| d.normalized().to_string())
-                .unwrap_or_else(|_| t.into())
-        }
-        ColumnType::Decimal { .. } | ColumnType::Float | ColumnType::Any => {
-            match parse_decimal(&Value::String(t.into())) {
-                Ok(d) => d.round(9).normalized().to_string(),
-                Err(_) => t.to_string(),
-            }
-        }
-        ColumnType::Bool => parse_bool(&Value::String(t.into()))
-            .map(|b| b.to_string())
-            .unwrap_or_else(|_| t.into()),
-        ColumnType::Json { .. } => serde_json::from_str::<Value>(t)
-            .map(|v| canonical_json(&v))
-            .unwrap_or_else(|_| t.into()),
-        ColumnType::Timestamp { .. } => parse_instant(
-            &Value::String(t.trim_end_matches("+00").into()),
-            &TimeFormat::Auto,
-        )
-        .map(|i| i.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string())
-        .unwrap_or_else(|_| t.into()),
-        ColumnType::Date => t.get(..10).unwrap_or(t).to_string(),
-        ColumnType::Uuid => t.to_lowercase(),
-        ColumnType::Bytes => match t.strip_prefix("\\x") {
-            Some(h) => String::from_utf8_lossy(&hex::decode(h).unwrap_or_default()).into_owned(),
-            None => t.to_string(),
-        },
-        _ => t.to_string(),
-    })
-}
-
-fn canonical_json(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&m[*k])))
-                .collect();
-            format!("{{{}}}", parts.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
-        ),
-        Value::Number(_) => parse_decimal(v)
-            .map(|d| d.normalized().to_string())
-            .unwrap_or_else(|_| v.to_string()),
-        other => other.to_string(),
-    }
-}
-
-fn expected_text(v: &SqlValue) -> Option<String> {
-    match v {
-        SqlValue::Bool(b) => Some(b.to_string()),
-        SqlValue::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        other => other.to_text(),
-    }
-}
-
-fn key_of(t: &BoundTable, row: &[Option<String>]) -> String {
-    t.key_idx
-        .iter()
-        .map(|&i| norm(&t.types[i], row[i].as_deref()).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
-}
-
 struct Expected {
     record_key: String,
     values: Vec<SqlValue>,
+    /// The clear text of its secret columns: (column, text).
+    clear: Vec<(usize, String)>,
 }
 
 /// A row to compare: (hash of its key, key text, the row the mapping produces).
@@ -240,24 +166,49 @@ async fn compare(
         .collect();
     let found = target.fetch_by_keys(t, &keys).await?;
     let by_key: HashMap<String, &Vec<Option<String>>> =
-        found.iter().map(|r| (key_of(t, r), r)).collect();
-    for (hash, key, e) in rows {
-        let exp_row: Vec<Option<String>> = e.values.iter().map(expected_text).collect();
-        let k = key_of(t, &exp_row);
-        let columns = match by_key.get(&k) {
+        found.iter().map(|r| (t.row_key(r), r)).collect();
+    // Secret columns match when the stored value opens to the clear text.
+    let secrets: HashMap<usize, _> = crate::sink::secrets::secret_columns(t)
+        .into_iter()
+        .collect();
+    let mut checks = Vec::new();
+    // Each row's text and the row found for its key.
+    type TextRow = Vec<Option<String>>;
+    let mut matched: Vec<(TextRow, Option<&TextRow>)> = Vec::new();
+    for (_, _, e) in rows {
+        let exp_row: Vec<Option<String>> = e.values.iter().map(comparable_text).collect();
+        let got = by_key.get(&t.row_key(&exp_row)).copied();
+        if let Some(got) = got {
+            for (col, clear) in &e.clear {
+                if let (Some(secret), Some(Some(stored))) = (secrets.get(col), got.get(*col)) {
+                    checks.push((secret.clone(), stored.clone(), clear.clone()));
+                }
+            }
+        }
+        matched.push((exp_row, got));
+    }
+    let mut opened = crate::sink::secrets::opens_all(checks).await.into_iter();
+    for ((hash, key, e), (exp_row, got)) in rows.iter().zip(matched) {
+        let columns = match got {
             None => Some(Vec::new()),
             Some(got) => {
-                let cols: Vec<String> = t
-                    .spec
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| {
-                        norm(&t.types[*i], exp_row[*i].as_deref())
-                            != norm(&t.types[*i], got[*i].as_deref())
-                    })
-                    .map(|(_, c)| c.name.clone())
-                    .collect();
+                let mut cols = Vec::new();
+                for (i, c) in t.spec.columns.iter().enumerate() {
+                    let differs = match e.clear.iter().find(|(col, _)| *col == i) {
+                        // In the order the checks were made.
+                        Some(_) if got[i].is_some() && secrets.contains_key(&i) => {
+                            !opened.next().unwrap_or(false)
+                        }
+                        Some(_) => true,
+                        None => {
+                            norm(&t.types[i], exp_row[i].as_deref())
+                                != norm(&t.types[i], got[i].as_deref())
+                        }
+                    };
+                    if differs {
+                        cols.push(c.name.clone());
+                    }
+                }
                 (!cols.is_empty()).then_some(cols)
             }
         };
@@ -375,8 +326,8 @@ pub async fn verify(
                     }
                 }
                 Outcome::Filtered => {}
-                Outcome::Rows { rows, .. } => {
-                    for (ti, values) in rows {
+                Outcome::Rows { rows, secrets, .. } => {
+                    for (n, (ti, values)) in rows.iter().enumerate() {
                         let t = &tables[*ti];
                         let ignore = t.spec.on_conflict == OnConflict::Ignore;
                         let key = t
@@ -396,6 +347,11 @@ pub async fn verify(
                         let e = Expected {
                             record_key: tr.key.clone(),
                             values: values.clone(),
+                            clear: secrets
+                                .iter()
+                                .filter(|c| c.row == n)
+                                .map(|c| (c.col, c.clear.clone()))
+                                .collect(),
                         };
                         match index[*ti].get(&hash) {
                             Some(&i) => per_table[*ti][i].0 = (hash, key, e),

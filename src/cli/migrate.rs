@@ -41,7 +41,10 @@ pub(super) async fn migrate(cmd: MigrateCommand) -> Result<Code> {
             }
         }
     }
-    let report = match t.migrations(&opts.source, &action).await {
+    let report = match t
+        .migrations(&opts.source, opts.layout.into(), &action)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -74,6 +77,13 @@ pub(super) async fn migrate(cmd: MigrateCommand) -> Result<Code> {
         println!("-- {v}\n{}", sql.trim_end());
     }
     if matches!(action, Action::Info) {
+        if report.layout == Some(cutover::migrate::Layout::D1) {
+            println!(
+                "{}: D1 layout, history in _migrations (checksums in {})",
+                opts.source.display(),
+                cutover::migrate::D1_CHECKSUMS
+            );
+        }
         let mut rows = vec![vec![
             "version".to_string(),
             "description".into(),

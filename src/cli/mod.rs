@@ -222,6 +222,24 @@ pub enum Command {
     },
 }
 
+/// `--layout` of `cutover migrate`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LayoutArg {
+    Auto,
+    D1,
+    Sqlx,
+}
+
+impl From<LayoutArg> for cutover::migrate::Layout {
+    fn from(l: LayoutArg) -> Self {
+        match l {
+            LayoutArg::Auto => cutover::migrate::Layout::Auto,
+            LayoutArg::D1 => cutover::migrate::Layout::D1,
+            LayoutArg::Sqlx => cutover::migrate::Layout::Sqlx,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
     /// Apply pending migrations (up to --target-version).
@@ -239,9 +257,15 @@ pub enum MigrateCommand {
 
 #[derive(Debug, Args)]
 pub struct MigrateOpts {
-    /// Folder of migrations in sqlx's layout (VERSION_name.sql, or .up.sql + .down.sql).
+    /// Folder of migrations: sqlx's layout (VERSION_name.sql, or .up.sql + .down.sql)
+    /// or the D1 layout (NNNN_name.sql + NNNN_name.rollback.sql).
     #[arg(long, default_value = "sql", value_name = "DIR")]
     pub source: PathBuf,
+    /// The folder's layout: d1 keeps the history in `_migrations` (the D1 / SQLite
+    /// runners' table); auto picks d1 when the folder holds .rollback.sql files and
+    /// no .up.sql/.down.sql.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    pub layout: LayoutArg,
     #[command(flatten)]
     pub target: TargetOpts,
     /// run: apply up to and including this version; revert: revert down to (not

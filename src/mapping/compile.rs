@@ -17,6 +17,32 @@ pub struct Env {
     /// Names captured by the source's path pattern (`file.NAME`); `None` when the
     /// source has no files (SQL sources), so `file.*` can never exist.
     pub file_captures: Option<Vec<String>>,
+    /// Where `encrypt('VAR')` and `decrypt('VAR')` read their key.
+    pub vars: Vars,
+}
+
+/// The environment variables the functions read at compile time (keys), so
+/// that a missing or malformed key is a mapping error before anything runs.
+/// The process environment, except in unit tests.
+#[derive(Clone, Copy)]
+pub struct Vars(pub fn(&str) -> Option<String>);
+
+impl Default for Vars {
+    fn default() -> Self {
+        Vars(|name| std::env::var(name).ok())
+    }
+}
+
+impl Vars {
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+}
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vars")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,6 +360,28 @@ impl Expr {
                 if let (Some(m), Some(a)) = (functions::lookup_mapping(c), c.args.first()) {
                     out.push((m, a));
                 }
+            }
+        });
+        out
+    }
+
+    /// Every call in this expression, outermost first.
+    pub fn calls(&self) -> Vec<&Call> {
+        let mut out = Vec::new();
+        self.walk(&mut |e| {
+            if let Expr::Call(c) = e {
+                out.push(&**c);
+            }
+        });
+        out
+    }
+
+    /// Every part of this expression that reads the record: paths and captures.
+    pub fn reads(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        self.walk(&mut |e| {
+            if matches!(e, Expr::Path { .. } | Expr::Capture(_)) {
+                out.push(e);
             }
         });
         out

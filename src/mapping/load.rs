@@ -6,7 +6,7 @@ use super::spec::{
     kind_name, CheckSpec, ColumnSpec, DeletePolicy, KeymapSpec, Loc, Lookback, Mapping, MaxDeletes,
     SoftValue, SourceSpec, TableSpec, Watermark,
 };
-use super::{compile, expr, Env, Expr};
+use super::{compile, expr, protect, Env, Expr};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::ops::Range;
@@ -87,6 +87,13 @@ impl Ctx<'_> {
             message: message.into(),
             hint,
         });
+    }
+
+    /// Report a misplaced secret function at the expression's string.
+    fn protect(&mut self, s: &Spanned<String>, problem: Option<protect::Problem>) {
+        if let Some((message, hint)) = problem {
+            self.push(s.span(), message, hint);
+        }
     }
 
     /// Parse and compile an expression held in a TOML string at `span`.
@@ -194,6 +201,15 @@ impl Mapping {
 
     /// Validate and compile mapping text; `file` locates it (relative paths).
     pub fn from_str(file: &Path, text: &str) -> Result<Mapping, MappingError> {
+        Self::from_str_with(file, text, compile::Vars::default())
+    }
+
+    /// [`Mapping::from_str`] with the keys of `encrypt()`/`decrypt()` read from `vars`.
+    pub fn from_str_with(
+        file: &Path,
+        text: &str,
+        vars: compile::Vars,
+    ) -> Result<Mapping, MappingError> {
         let mut cx = Ctx {
             file,
             text,
@@ -366,20 +382,24 @@ impl Mapping {
             let env = Env {
                 in_for_each: t.for_each.is_some(),
                 file_captures: file_captures.clone(),
+                vars,
             };
             let outer = Env {
                 in_for_each: false,
                 file_captures: file_captures.clone(),
+                vars,
             };
             let tname = t.table.get_ref().clone();
-            let for_each = t
-                .for_each
-                .as_ref()
-                .and_then(|f| cx.expr(f, &outer, &format!("{tname}.for_each")));
-            let filter = t
-                .filter
-                .as_ref()
-                .and_then(|f| cx.expr(f, &env, &format!("{tname}.filter")));
+            let for_each = t.for_each.as_ref().and_then(|f| {
+                let e = cx.expr(f, &outer, &format!("{tname}.for_each"))?;
+                cx.protect(f, protect::elsewhere(&e, "in for_each"));
+                Some(e)
+            });
+            let filter = t.filter.as_ref().and_then(|f| {
+                let e = cx.expr(f, &env, &format!("{tname}.filter"))?;
+                cx.protect(f, protect::elsewhere(&e, "in a filter"));
+                Some(e)
+            });
             if t.columns.is_empty() {
                 cx.push(
                     t.table.span(),
@@ -391,6 +411,8 @@ impl Mapping {
             for (cname, e) in &t.columns {
                 let loc = cx.loc(e.span().start);
                 if let Some(expr) = cx.expr(e, &env, &format!("{tname}.{cname}")) {
+                    let is_key = t.key.get_ref().contains(cname);
+                    cx.protect(e, protect::column(&expr, is_key));
                     columns.push(ColumnSpec {
                         name: cname.clone(),
                         expr,
@@ -492,9 +514,12 @@ impl Mapping {
             let env = Env {
                 in_for_each: false,
                 file_captures: file_captures.clone(),
+                vars,
             };
             let legacy = cx.expr(&k.legacy, &env, "keymap.legacy")?;
+            cx.protect(&k.legacy, protect::elsewhere(&legacy, "in the key map"));
             let new = cx.expr(&k.new, &env, "keymap.new")?;
+            cx.protect(&k.new, protect::elsewhere(&new, "in the key map"));
             Some(KeymapSpec { legacy, new })
         });
 
@@ -515,6 +540,13 @@ impl Mapping {
         if !cx.diags.is_empty() {
             return Err(MappingError::Invalid(cx.diags));
         }
+        let protected: Vec<Vec<String>> =
+            tables.iter().flat_map(protect::protected_paths).collect();
+        let secrets = tables.iter().any(|t| {
+            t.columns
+                .iter()
+                .any(|c| super::functions::secret_of(&c.expr).is_some())
+        });
         Ok(Mapping {
             name,
             file: file.to_path_buf(),
@@ -533,7 +565,9 @@ impl Mapping {
                         .map(str::to_string)
                         .collect()
                 })
+                .chain(protected)
                 .collect(),
+            secrets,
             keymap,
         })
     }

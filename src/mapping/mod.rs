@@ -15,6 +15,7 @@ pub mod kind;
 pub mod load;
 #[cfg(test)]
 mod proptests;
+mod protect;
 pub mod spec;
 
 pub use compile::{Env, Expr};

@@ -312,10 +312,12 @@ fn envs() -> [Env; 3] {
         Env {
             in_for_each: true,
             file_captures: Some(vec!["user_id".into()]),
+            vars: crate::mapping::compile::Vars(crate::mapping::functions::tests::test_vars),
         },
         Env {
             in_for_each: false,
             file_captures: Some(Vec::new()),
+            ..Env::default()
         },
     ]
 }

@@ -171,7 +171,13 @@ pub struct Mapping {
     pub source: SourceSpec,
     pub tables: Vec<TableSpec>,
     pub checks: Vec<CheckSpec>,
+    /// Record fields replaced by "***" in error rows (and in their messages):
+    /// the `redact` list, then the fields secret columns read (`*`: every
+    /// element of an array; an empty path: the whole record).
     pub redact: Vec<Vec<String>>,
+    /// Whether a column encrypts or hashes: records that cannot be read are
+    /// then not kept in error rows (their raw text would show the clear text).
+    pub secrets: bool,
     pub keymap: Option<KeymapSpec>,
 }
 

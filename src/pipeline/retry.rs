@@ -209,7 +209,7 @@ async fn reload(
         let res = write_batch(
             tx.as_mut(),
             &transformer.tables,
-            &|t| transformer.original_json(t),
+            &|t, m| transformer.load_error(t, m),
             &batch,
             &mut progress,
             true,

@@ -128,7 +128,7 @@ async fn write_parallel(
             let res = write_batch(
                 tx.as_mut(),
                 &transformer.tables,
-                &|t| transformer.original_json(t),
+                &|t, m| transformer.load_error(t, m),
                 &batch,
                 &mut progress,
                 resolve,
@@ -366,7 +366,7 @@ impl<'a> Writer<'a> {
             let written = write_batch(
                 tx.as_mut(),
                 &self.transformer.tables,
-                &|t| self.transformer.original_json(t),
+                &|t, m| self.transformer.load_error(t, m),
                 batch,
                 &mut progress,
                 self.run.resolve,

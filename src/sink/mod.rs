@@ -12,6 +12,7 @@ mod bind;
 mod lock;
 pub mod mysql;
 pub mod postgres;
+pub mod secrets;
 pub mod sqlite;
 mod writer;
 
@@ -93,6 +94,15 @@ pub trait BatchTx: Send {
         table: &BoundTable,
         rows: &[&[SqlValue]],
     ) -> Result<UpsertCount, DbFailure>;
+    /// Rows of a table for the given key values inside the transaction, every
+    /// mapped column as text (the stored values of secret columns).
+    async fn fetch_by_keys(
+        &mut self,
+        table: &BoundTable,
+        keys: &[Vec<SqlValue>],
+    ) -> Result<Vec<Vec<Option<String>>>, DbFailure> {
+        fetch_rows(self.exec(), table, keys).await
+    }
     /// Add the batch's counts to the run and move the checkpoint.
     async fn save_progress(&mut self, p: &Progress) -> Result<(), DbFailure> {
         batch::save_progress(self.exec(), p).await
@@ -131,6 +141,7 @@ pub trait Migrations: Send + Sync {
     async fn migrations(
         &self,
         dir: &Path,
+        layout: crate::migrate::Layout,
         action: &crate::migrate::Action,
     ) -> Result<crate::migrate::Report, crate::migrate::MigrationError>;
 }
@@ -191,9 +202,15 @@ macro_rules! pool_target {
             async fn migrations(
                 &self,
                 dir: &std::path::Path,
+                layout: $crate::migrate::Layout,
                 action: &$crate::migrate::Action,
             ) -> Result<$crate::migrate::Report, $crate::migrate::MigrationError> {
-                $crate::migrate::execute(&self.pool, dir, action, $applied_sql).await
+                if layout.resolve(dir) == $crate::migrate::Layout::D1 {
+                    return $crate::migrate::D1Pool::run_d1(&self.pool, dir, action).await;
+                }
+                let mut r = $crate::migrate::execute(&self.pool, dir, action, $applied_sql).await?;
+                r.layout = Some($crate::migrate::Layout::Sqlx);
+                Ok(r)
             }
         }
     };
@@ -293,34 +310,17 @@ impl dyn Target + '_ {
         table: &BoundTable,
         keys: &[Vec<SqlValue>],
     ) -> Result<Vec<Vec<Option<String>>>, TargetError> {
-        let d = self.dialect();
-        let max_binds = match d {
-            Dialect::Sqlite => 32_766,
-            Dialect::Postgres | Dialect::Mysql => 65_535,
-        };
-        let per = (max_binds / table.key_idx.len().max(1)).clamp(1, 500);
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(per) {
-            let sql = fetch_sql(d, table, chunk.len());
-            let args: Vec<crate::db::Arg> =
-                chunk.iter().flatten().map(crate::db::Arg::Value).collect();
-            let rows = self
-                .exec()
-                .fetch(&sql, &args)
-                .await
-                .map_err(|f| match &f.column {
-                    Some(c) => TargetError::Db {
-                        context: format!("reading table {} (column {c}) as text", table.spec.table),
-                        message: f.message.clone(),
-                        retryable: false,
-                    },
-                    None => f.into_target("reading rows"),
-                })?;
-            for r in &rows {
-                out.push(text_cells(r, table)?);
-            }
-        }
-        Ok(out)
+        let mut exec = self.exec();
+        fetch_rows(&mut *exec, table, keys)
+            .await
+            .map_err(|f| match &f.column {
+                Some(c) => TargetError::Db {
+                    context: format!("reading table {} (column {c}) as text", table.spec.table),
+                    message: f.message.clone(),
+                    retryable: false,
+                },
+                None => f.into_target("reading rows"),
+            })
     }
 
     /// `SELECT count(*)` of a table.
@@ -456,6 +456,35 @@ pub fn key_in(d: Dialect, table: &BoundTable, n: usize) -> String {
         key.join(", "),
         vec![one.as_str(); n].join(", ")
     )
+}
+
+/// Rows of a table for the given key values, every mapped column as text, over
+/// any connection: the pool (`verify`) or a batch transaction (secret columns).
+pub(crate) async fn fetch_rows(
+    exec: &mut dyn Exec,
+    table: &BoundTable,
+    keys: &[Vec<SqlValue>],
+) -> Result<Vec<Vec<Option<String>>>, DbFailure> {
+    let d = exec.dialect();
+    let max_binds = match d {
+        Dialect::Sqlite => 32_766,
+        Dialect::Postgres | Dialect::Mysql => 65_535,
+    };
+    let per = (max_binds / table.key_idx.len().max(1)).clamp(1, 500);
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(per) {
+        let sql = fetch_sql(d, table, chunk.len());
+        let args: Vec<crate::db::Arg> = chunk.iter().flatten().map(crate::db::Arg::Value).collect();
+        let rows = exec.fetch(&sql, &args).await?;
+        for r in &rows {
+            out.push(text_cells(r, table).map_err(|e| DbFailure {
+                data: false,
+                message: e.to_string(),
+                column: None,
+            })?);
+        }
+    }
+    Ok(out)
 }
 
 /// The mapped columns of a fetched row as text; a value that does not decode

@@ -6,7 +6,7 @@
 use super::{BatchTx, DbFailure, TargetError};
 use crate::mapping::OnConflict;
 use crate::tracking::{batch, Progress};
-use crate::transform::{BoundTable, ErrorRow, Outcome, Stage, Transformed};
+use crate::transform::{BoundTable, ErrorRow, Outcome, SecretCell, Stage, Transformed};
 use crate::value::SqlValue;
 use std::collections::HashMap;
 
@@ -24,7 +24,8 @@ pub struct BatchResult {
 
 /// Fold rows with the same key, keeping first-seen order: the last one wins
 /// (`update`), or the first (`ignore`, as the database would keep it).
-fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]> {
+/// `vals` gives the values of a row.
+fn fold<R>(table: &BoundTable, rows: Vec<R>, vals: fn(&R) -> &[SqlValue]) -> Vec<R> {
     if table.spec.on_conflict == OnConflict::Fail || rows.len() < 2 {
         return rows;
     }
@@ -51,9 +52,9 @@ fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]
     // collide are chained through `next` (no allocation per row).
     let mut first: HashMap<u64, usize> = HashMap::with_capacity(rows.len());
     let mut next: Vec<usize> = Vec::with_capacity(rows.len());
-    let mut out: Vec<&[SqlValue]> = Vec::with_capacity(rows.len());
+    let mut out: Vec<R> = Vec::with_capacity(rows.len());
     for r in rows {
-        let h = hash(r);
+        let h = hash(vals(&r));
         let Some(&head) = first.get(&h) else {
             first.insert(h, out.len());
             out.push(r);
@@ -62,7 +63,7 @@ fn fold<'a>(table: &BoundTable, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]
         };
         let mut i = head;
         loop {
-            if same(out[i], r) {
+            if same(vals(&out[i]), vals(&r)) {
                 if keep_last {
                     out[i] = r;
                 }
@@ -89,12 +90,16 @@ async fn write_set(
 ) -> Result<(), DbFailure> {
     let mut local = vec![(0i64, 0i64, Some(0i64)); tables.len()];
     for (ti, t) in tables.iter().enumerate() {
-        let mut rows: Vec<&[SqlValue]> = Vec::new();
+        let mut rows: Vec<(&[SqlValue], Vec<&SecretCell>)> = Vec::new();
         for r in recs {
-            if let Outcome::Rows { rows: rr, .. } = &r.outcome {
-                for (i, vals) in rr {
+            if let Outcome::Rows {
+                rows: rr, secrets, ..
+            } = &r.outcome
+            {
+                for (n, (i, vals)) in rr.iter().enumerate() {
                     if *i == ti {
-                        rows.push(vals.as_slice());
+                        let cells = secrets.iter().filter(|c| c.row == n).collect();
+                        rows.push((vals.as_slice(), cells));
                     }
                 }
             }
@@ -102,7 +107,17 @@ async fn write_set(
         if rows.is_empty() {
             continue;
         }
-        let rows = fold(t, rows);
+        let rows = fold(t, rows, |r| r.0);
+        // Secret columns keep the stored value that still opens to the clear text.
+        let kept = match t.spec.on_conflict {
+            OnConflict::Update => super::secrets::keep_stored(tx, t, &rows).await?,
+            _ => Vec::new(),
+        };
+        let rows: Vec<&[SqlValue]> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| kept.get(i).and_then(|k| k.as_deref()).unwrap_or(r.0))
+            .collect();
         let n = tx.upsert(t, &rows).await?;
         let changed = n.changed as i64;
         local[ti] = (
@@ -132,7 +147,7 @@ pub fn row_key(table: &BoundTable, vals: &[SqlValue]) -> String {
 pub async fn write_batch(
     tx: &mut dyn BatchTx,
     tables: &[BoundTable],
-    original_json: &(dyn Fn(&Transformed) -> serde_json::Value + Sync),
+    load_error: &(dyn Fn(&Transformed, &str) -> (String, serde_json::Value) + Sync),
     batch: &[Transformed],
     progress: &mut Progress,
     resolve: bool,
@@ -175,13 +190,13 @@ pub async fn write_batch(
                 if b - a == 1 {
                     load_failed.push(a);
                     let t = candidates[a];
-                    let record = original_json(t);
+                    let (message, record) = load_error(t, &f.message);
                     res.errors.push(ErrorRow {
                         record_key: t.key.clone(),
                         position: t.position.clone(),
                         stage: Stage::Load,
                         column: None,
-                        message: f.message,
+                        message,
                         record,
                     });
                 } else {
@@ -341,9 +356,12 @@ mod tests {
                 })
                 .collect()
         };
-        assert_eq!(n(fold(&table("update"), refs.clone())), vec![3, 2, 4, 6]);
-        assert_eq!(n(fold(&table("ignore"), refs.clone())), vec![1, 2, 4, 5]);
+        fn f<'a>(t: &str, rows: Vec<&'a [SqlValue]>) -> Vec<&'a [SqlValue]> {
+            fold(&table(t), rows, |r| r)
+        }
+        assert_eq!(n(f("update", refs.clone())), vec![3, 2, 4, 6]);
+        assert_eq!(n(f("ignore", refs.clone())), vec![1, 2, 4, 5]);
         // `fail` keeps every row: the database reports the conflict.
-        assert_eq!(n(fold(&table("fail"), refs)), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(n(f("fail", refs)), vec![1, 2, 3, 4, 5, 6]);
     }
 }

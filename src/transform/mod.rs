@@ -2,15 +2,20 @@
 //! error for the record. Runs on rayon; never panics on bad data.
 
 use crate::mapping::eval::{follow, truthy, Scope};
-use crate::mapping::functions::Lookup;
-use crate::mapping::{Mapping, TableSpec};
+use crate::mapping::functions::{secret_of, Lookup};
+use crate::mapping::Mapping;
 use crate::record::{FileInfo, Position, Record};
 use crate::source::RawRecord;
-use crate::value::{cast, ColumnType, SqlValue};
+use crate::value::{cast, SqlValue};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
+
+mod bound;
+mod redact;
+pub use bound::BoundTable;
+pub use redact::redact;
 
 /// Where in the flow a record failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,35 +48,15 @@ pub struct ErrorRow {
     pub record: Value,
 }
 
-/// A table of the mapping with its target column types resolved.
-#[derive(Debug, Clone)]
-pub struct BoundTable {
-    pub spec: TableSpec,
-    pub types: Vec<ColumnType>,
-    /// The target's declared type of each column (for casts in SQL).
-    pub declared: Vec<String>,
-    /// Whether each column accepts NULL.
-    pub nullable: Vec<bool>,
-    /// Indexes of the key columns in `spec.columns`.
-    pub key_idx: Vec<usize>,
-}
-
-impl BoundTable {
-    pub fn name(&self) -> &str {
-        &self.spec.table
-    }
-
-    pub fn column_names(&self) -> impl Iterator<Item = &str> {
-        self.spec.columns.iter().map(|c| c.name.as_str())
-    }
-}
-
 /// What became of a record.
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Rows to write: (table index, values in column order). May be empty.
     Rows {
         rows: Vec<(usize, Vec<SqlValue>)>,
+        /// The clear text of each secret column value in `rows` (never written:
+        /// the writer keeps a stored value that still opens to it).
+        secrets: Vec<SecretCell>,
         /// The record as read (its bytes, not the parsed tree: memory stays small),
         /// decoded again only if the database rejects it.
         original: Option<Arc<RawRecord>>,
@@ -82,6 +67,22 @@ pub enum Outcome {
     Filtered,
     /// Boxed: rare, and an outcome travels with every record of a batch.
     Failed(Box<ErrorRow>),
+}
+
+/// The clear text of a secret column (`encrypt`, `hash_password`) in a row.
+#[derive(Clone)]
+pub struct SecretCell {
+    /// Index of the row in [`Outcome::Rows`]'s `rows`.
+    pub row: usize,
+    /// Index of the column in the table.
+    pub col: usize,
+    pub clear: String,
+}
+
+impl fmt::Debug for SecretCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretCell(row {}, col {}, ***)", self.row, self.col)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -116,45 +117,31 @@ pub struct LookupFailed(pub String);
 pub struct Transformer {
     pub tables: Vec<BoundTable>,
     mapping: Arc<Mapping>,
-}
-
-/// Replace the redacted fields (paths under `value`) with "***".
-pub fn redact(mut v: Value, paths: &[Vec<String>]) -> Value {
-    for p in paths {
-        let mut cur = &mut v;
-        for (i, seg) in p.iter().enumerate() {
-            let Value::Object(m) = cur else { break };
-            if i + 1 == p.len() {
-                if let Some(x) = m.get_mut(seg) {
-                    *x = Value::String("***".into());
-                }
-                break;
-            }
-            match m.get_mut(seg) {
-                Some(next) => cur = next,
-                None => break,
-            }
-        }
-    }
-    v
+    /// `table.column` of every secret column (their error messages are masked).
+    secret_columns: Vec<String>,
 }
 
 impl Transformer {
     pub fn new(mapping: Arc<Mapping>, tables: Vec<BoundTable>) -> Self {
-        Transformer { tables, mapping }
+        let secret_columns = tables
+            .iter()
+            .flat_map(|t| {
+                t.spec
+                    .columns
+                    .iter()
+                    .filter(|c| secret_of(&c.expr).is_some())
+                    .map(|c| format!("{}.{}", t.spec.table, c.name))
+            })
+            .collect();
+        Transformer {
+            tables,
+            mapping,
+            secret_columns,
+        }
     }
 
     pub fn mapping(&self) -> &Mapping {
         &self.mapping
-    }
-
-    /// The record of an outcome as JSON for an error row (decoded again, redacted).
-    pub fn original_json(&self, t: &Transformed) -> Value {
-        match t.original().map(RawRecord::decode) {
-            Some(Ok(rec)) => redact(rec.value, &self.mapping.redact),
-            Some(Err(e)) => e.record,
-            None => Value::Null,
-        }
     }
 
     /// Decode and transform a batch in parallel, keeping the order. Legacy ids the
@@ -214,7 +201,7 @@ impl Transformer {
                 stage: Stage::Read,
                 column: None,
                 message: e.message,
-                record: e.record,
+                record: self.unreadable(e.record),
             })),
         }
     }
@@ -274,18 +261,27 @@ impl Transformer {
     ) -> Transformed {
         let outcome = match self.rows_of(&rec, lookup) {
             Ok(o) => o,
-            Err((column, message)) => Outcome::Failed(Box::new(ErrorRow {
-                record_key: rec.key.clone(),
-                position: rec.position.clone(),
-                stage: Stage::Transform,
-                column,
-                message,
-                record: redact(rec.value.clone(), &self.mapping.redact),
-            })),
+            Err((column, message)) => {
+                let (message, record) = self.redacted(&rec.value, &message, column.as_deref());
+                Outcome::Failed(Box::new(ErrorRow {
+                    record_key: rec.key.clone(),
+                    position: rec.position.clone(),
+                    stage: Stage::Transform,
+                    column,
+                    message,
+                    record,
+                }))
+            }
         };
         let outcome = match outcome {
-            Outcome::Rows { rows, keymap, .. } => Outcome::Rows {
+            Outcome::Rows {
                 rows,
+                secrets,
+                keymap,
+                ..
+            } => Outcome::Rows {
+                rows,
+                secrets,
                 keymap,
                 original,
             },
@@ -313,7 +309,7 @@ impl Transformer {
             file,
             lookup,
         };
-        let mut rows = Vec::new();
+        let mut made = Made::default();
         let mut filtered_any = false;
         for (ti, t) in self.tables.iter().enumerate() {
             let spec = &t.spec;
@@ -338,7 +334,7 @@ impl Transformer {
                                         &v,
                                         &base,
                                         lookup,
-                                        rows,
+                                        made,
                                         filtered_any,
                                     );
                                 }
@@ -364,12 +360,12 @@ impl Transformer {
                     ..base_clone(&base)
                 };
                 match self.row(t, &scope)? {
-                    Some(r) => rows.push((ti, r)),
+                    Some(r) => made.push(ti, r),
                     None => filtered_any = true,
                 }
             }
         }
-        self.finish(rec, &base, rows, filtered_any)
+        self.finish(rec, &base, made, filtered_any)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -381,7 +377,7 @@ impl Transformer {
         arr: &Value,
         base: &Scope<'_>,
         lookup: Option<&dyn Lookup>,
-        mut rows: Vec<(usize, Vec<SqlValue>)>,
+        mut made: Made,
         mut filtered_any: bool,
     ) -> Result<Outcome, (Option<String>, String)> {
         // Slow path for computed arrays: own the array, then continue with the
@@ -417,7 +413,7 @@ impl Transformer {
                 }
             } else {
                 match self.row(t, &base_clone(base))? {
-                    Some(r) => rows.push((ti, r)),
+                    Some(r) => made.push(ti, r),
                     None => filtered_any = true,
                 }
                 continue;
@@ -429,23 +425,23 @@ impl Transformer {
                     ..base_clone(base)
                 };
                 match self.row(t, &scope)? {
-                    Some(r) => rows.push((ti, r)),
+                    Some(r) => made.push(ti, r),
                     None => filtered_any = true,
                 }
             }
         }
         let _ = lookup;
-        self.finish(rec, base, rows, filtered_any)
+        self.finish(rec, base, made, filtered_any)
     }
 
     fn finish(
         &self,
         rec: &Record,
         base: &Scope<'_>,
-        rows: Vec<(usize, Vec<SqlValue>)>,
+        made: Made,
         filtered_any: bool,
     ) -> Result<Outcome, (Option<String>, String)> {
-        if rows.is_empty() && filtered_any {
+        if made.rows.is_empty() && filtered_any {
             return Ok(Outcome::Filtered);
         }
         let keymap = match &self.mapping.keymap {
@@ -475,7 +471,8 @@ impl Transformer {
             }
         };
         Ok(Outcome::Rows {
-            rows,
+            rows: made.rows,
+            secrets: made.secrets,
             original: None,
             keymap,
         })
@@ -486,7 +483,7 @@ impl Transformer {
         &self,
         t: &BoundTable,
         scope: &Scope<'_>,
-    ) -> Result<Option<Vec<SqlValue>>, (Option<String>, String)> {
+    ) -> Result<Option<Row>, (Option<String>, String)> {
         let spec = &t.spec;
         if let Some(f) = &spec.filter {
             let v = f
@@ -497,9 +494,24 @@ impl Transformer {
             }
         }
         let mut out = Vec::with_capacity(spec.columns.len());
+        let mut clear = Vec::new();
         for (c, ty) in spec.columns.iter().zip(&t.types) {
             let col = || Some(format!("{}.{}", spec.table, c.name));
-            let v = c.expr.eval(scope).map_err(|m| (col(), m))?;
+            let v = match secret_of(&c.expr) {
+                // A secret column: its clear text is kept beside the row.
+                Some((arg, secret)) => {
+                    let v = arg.eval(scope).map_err(|m| (col(), m))?;
+                    if v.is_null() {
+                        v
+                    } else {
+                        let text = crate::value::as_text(&v);
+                        let stored = secret.protect(&text).map_err(|m| (col(), m))?;
+                        clear.push((out.len(), text));
+                        std::borrow::Cow::Owned(Value::String(stored))
+                    }
+                }
+                None => c.expr.eval(scope).map_err(|m| (col(), m))?,
+            };
             let sv = cast(&v, ty).map_err(|m| (col(), m))?;
             if sv.is_null() && t.key_idx.iter().any(|&k| spec.columns[k].name == c.name) {
                 return Err((col(), format!("key column {} is null", c.name)));
@@ -512,7 +524,29 @@ impl Transformer {
             }
             out.push(sv);
         }
-        Ok(Some(out))
+        Ok(Some((out, clear)))
+    }
+}
+
+/// A row and the clear text of its secret columns (column index, text).
+type Row = (Vec<SqlValue>, Vec<(usize, String)>);
+
+/// The rows a record makes so far, with the clear text of their secret columns.
+#[derive(Default)]
+struct Made {
+    rows: Vec<(usize, Vec<SqlValue>)>,
+    secrets: Vec<SecretCell>,
+}
+
+impl Made {
+    fn push(&mut self, table: usize, (values, clear): Row) {
+        let row = self.rows.len();
+        self.secrets.extend(
+            clear
+                .into_iter()
+                .map(|(col, clear)| SecretCell { row, col, clear }),
+        );
+        self.rows.push((table, values));
     }
 }
 

@@ -5,7 +5,10 @@
 //! not fit its column becomes a record error naming the column, before the
 //! database sees it.
 
+mod compare;
 mod parse;
+
+pub use compare::{comparable_text, norm};
 
 pub use parse::{
     as_text, decimal_value, parse_bool, parse_date, parse_decimal, parse_float, parse_instant,

@@ -233,17 +233,24 @@ fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db: &TestDb) {
     );
 }
 
+/// The Fernet key the FossaWork credentials are encrypted with in the tests.
+pub const FOSSAWORK_KEY: &str = "eqE4x0quO2ymdoG9K3JUBMHnurvKb97HwtHBSR-F0Jo=";
+
+const FOSSAWORK: [&str; 7] = [
+    "run",
+    "mappings/fossawork_v1/users.toml",
+    "mappings/fossawork_v1/user_preferences.toml",
+    "mappings/fossawork_v1/user_activities.toml",
+    "mappings/fossawork_v1/work_orders.toml",
+    "mappings/fossawork_v1/user_credentials.toml",
+    "mappings/fossawork_v1/user_dispenser_data.toml",
+];
+
 fn fossawork_json_tree_loads_in_order(db: &TestDb) {
     let exp = expected("fixtures/fossawork/EXPECTED.json");
-    let out = db
-        .run(&[
-            "run",
-            "mappings/fossawork_v1/users.toml",
-            "mappings/fossawork_v1/user_preferences.toml",
-            "mappings/fossawork_v1/user_activities.toml",
-            "mappings/fossawork_v1/work_orders.toml",
-        ])
-        .ok();
+    let env = [("FOSSAWORK_CREDENTIALS_KEY", FOSSAWORK_KEY)];
+    let first = db.run_env(&FOSSAWORK, &env);
+    let out = first.clone().ok();
     for (name, m) in exp["mappings"].as_object().unwrap() {
         let line = format!(
             "{} read, {} written, {} filtered, {} failed",
@@ -296,43 +303,224 @@ fn fossawork_json_tree_loads_in_order(db: &TestDb) {
         .flat_map(|m| m["rows"].as_object().unwrap().values())
         .map(|n| n.as_i64().unwrap())
         .sum();
-    assert_eq!((failed, rows), (3, 302));
+    assert_eq!((failed, rows), (7, 347));
     assert_eq!(db.count("SELECT count(*) FROM cutover_errors"), failed);
+    let leaked = fossawork_credentials_are_encrypted(db, &exp, &first);
+    fossawork_dispensers(db, &exp);
 
-    // A rerun of the four mappings (runs 5-8) changes nothing.
+    // A rerun of the six mappings (runs 7-12) changes nothing: the credential
+    // tokens stored by the first pass still decrypt to the V1 values, so they stay.
     let tables = [
         "users",
         "user_preferences",
         "user_activities",
         "work_orders",
+        "user_credentials",
+        "user_dispenser_data",
     ];
     let before: Vec<_> = tables.iter().map(|t| snapshot(db, t)).collect();
-    let out = db
-        .run(&[
-            "run",
-            "mappings/fossawork_v1/users.toml",
-            "mappings/fossawork_v1/user_preferences.toml",
-            "mappings/fossawork_v1/user_activities.toml",
-            "mappings/fossawork_v1/work_orders.toml",
-        ])
-        .ok();
+    let again = db.run_env(&FOSSAWORK, &env);
+    let out = again.clone().ok();
     assert!(
         out.stdout
-            .contains("fossawork_work_orders  run 8  succeeded"),
+            .contains("fossawork_user_dispenser_data  run 12  succeeded"),
         "{}",
         out.stdout
     );
-    assert_rerun_changed_nothing(db, 1, 4);
+    assert_rerun_changed_nothing(db, 1, 6);
     assert_eq!(
-        db.count("SELECT sum(rows_unchanged) FROM cutover_runs WHERE id > 4"),
+        db.count("SELECT sum(rows_unchanged) FROM cutover_runs WHERE id > 6"),
         rows
     );
     for (t, rows) in tables.iter().zip(&before) {
         assert_eq!(&snapshot(db, t), rows, "{t} is unchanged");
     }
     assert_eq!(
-        db.count("SELECT count(*) FROM cutover_errors WHERE run_id > 4"),
+        db.count("SELECT count(*) FROM cutover_errors WHERE run_id > 6"),
         failed
+    );
+    for text in [&again.stdout, &again.stderr] {
+        for clear in &leaked {
+            assert!(
+                !text.contains(clear.as_str()),
+                "{clear} in the rerun's output"
+            );
+        }
+    }
+    // verify opens the stored tokens: the credentials table passes.
+    let v = db.run_env(
+        &[
+            "verify",
+            "mappings/fossawork_v1/user_credentials.toml",
+            "--json",
+        ],
+        &env,
+    );
+    let report: Value = serde_json::from_str(v.stdout.lines().next().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("{e}: {}", v.stdout));
+    assert_eq!(report["tables"][0]["different"], 0, "{}", v.stdout);
+    assert_eq!(report["tables"][0]["missing"], 0, "{}", v.stdout);
+}
+
+/// The credentials decrypt with the key to V1's values (in Rust, and in
+/// Python's cryptography where it is installed); no clear text is in the
+/// error rows or the output. Returns the clear texts that must never show.
+fn fossawork_credentials_are_encrypted(
+    db: &TestDb,
+    exp: &Value,
+    run: &super::util::Run,
+) -> Vec<String> {
+    let m = &exp["mappings"]["user_credentials"];
+    let f = fernet::Fernet::new(FOSSAWORK_KEY).unwrap();
+    let open = |t: &Option<String>| {
+        String::from_utf8(
+            f.decrypt(t.as_deref().unwrap())
+                .expect("a token of the key"),
+        )
+        .unwrap()
+    };
+    let mut clear = Vec::new();
+    let mut tokens = Vec::new();
+    for c in m["credentials"].as_array().unwrap() {
+        let rows = db.rows(&format!(
+            "SELECT encrypted_username, encrypted_password, service_name, updated_at FROM user_credentials WHERE user_id = '{}'",
+            c["user_id"].as_str().unwrap()
+        ));
+        assert_eq!(rows.len(), 1, "{c}");
+        let r = &rows[0];
+        assert_eq!(open(&r[0]), c["username"].as_str().unwrap(), "{c}");
+        assert_eq!(open(&r[1]), c["password"].as_str().unwrap(), "{c}");
+        assert_eq!(r[2].as_deref(), Some("work_fossa"));
+        assert!(
+            r[3].as_deref()
+                .unwrap()
+                .starts_with(&c["updated_at"].as_str().unwrap()[..19]),
+            "{r:?} vs {c}"
+        );
+        clear.push(c["password"].as_str().unwrap().to_string());
+        tokens.push((
+            r[1].clone().unwrap(),
+            c["password"].as_str().unwrap().to_string(),
+        ));
+    }
+    for v in m["failed_clear_text"].as_array().unwrap() {
+        clear.push(v.as_str().unwrap().to_string());
+    }
+    // The error rows: read and transform errors, neither value in them.
+    let errors = db.rows(
+        "SELECT record_key, stage, column_name, message, record FROM cutover_errors WHERE mapping = 'fossawork_user_credentials' ORDER BY record_key",
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    let by_file = |f: &str| {
+        errors
+            .iter()
+            .find(|e| e[0].as_deref().unwrap_or("").contains(f))
+            .unwrap_or_else(|| panic!("{f}: {errors:?}"))
+    };
+    for e in m["errors"].as_array().unwrap() {
+        let row = by_file(e["file"].as_str().unwrap());
+        assert_eq!(row[1].as_deref(), e["stage"].as_str(), "{row:?}");
+        assert_eq!(row[2].as_deref(), e["column"].as_str(), "{row:?}");
+        if e["stage"] == "transform" {
+            let record: Value = serde_json::from_str(row[4].as_deref().unwrap()).unwrap();
+            assert_eq!(record["username"], "***", "{record}");
+            if record.get("password").is_some() {
+                assert_eq!(record["password"], "***", "{record}");
+            }
+        }
+    }
+    let all = format!("{:?}", db.rows("SELECT * FROM cutover_errors"));
+    for c in &clear {
+        assert!(!all.contains(c.as_str()), "{c} in the error rows: {all}");
+        assert!(
+            !run.stdout.contains(c.as_str()) && !run.stderr.contains(c.as_str()),
+            "{c} in the output"
+        );
+    }
+    // `errors --json` prints the same (redacted) rows.
+    let listed = db
+        .run(&[
+            "errors",
+            "--mapping",
+            "fossawork_user_credentials",
+            "--json",
+        ])
+        .ok();
+    for c in &clear {
+        assert!(
+            !listed.stdout.contains(c.as_str()),
+            "{c} in `errors --json`"
+        );
+    }
+    python_decrypts(&tokens);
+    clear
+}
+
+/// Python's `cryptography.fernet` decrypts the tokens with the same key (skipped
+/// loudly where the module is missing).
+fn python_decrypts(tokens: &[(String, String)]) {
+    let has = std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        eprintln!("!!! SKIPPED: python3 cryptography is not installed (apt-get install python3-cryptography)");
+        return;
+    }
+    let script = "import json,sys\nfrom cryptography.fernet import Fernet\nf=Fernet(sys.argv[1].encode())\nprint(json.dumps([f.decrypt(t.encode()).decode() for t in json.load(sys.stdin)]))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, FOSSAWORK_KEY])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let input: Vec<&str> = tokens.iter().map(|(t, _)| t.as_str()).collect();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    let want: Vec<&str> = tokens.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(got, want);
+}
+
+fn fossawork_dispensers(db: &TestDb, exp: &Value) {
+    let m = &exp["mappings"]["user_dispenser_data"];
+    assert_eq!(
+        db.count("SELECT sum(dispenser_count) FROM user_dispenser_data"),
+        m["checks"]["sum_dispenser_count"].as_i64().unwrap()
+    );
+    for s in m["samples"].as_array().unwrap() {
+        let r = &db.rows(&format!(
+            "SELECT visit_id, dispenser_count, dispensers FROM user_dispenser_data WHERE user_id = '{}' AND work_order_id = '{}'",
+            s["user_id"].as_str().unwrap(),
+            s["work_order_id"].as_str().unwrap()
+        ))[0];
+        assert_eq!(r[0].as_deref(), s["visit_id"].as_str(), "{s}");
+        assert_eq!(
+            r[1].as_deref(),
+            Some(s["dispenser_count"].to_string().as_str())
+        );
+        assert_eq!(r[2].as_deref(), s["dispensers"].as_str(), "{s}");
+    }
+    let e = &db.rows("SELECT record_key, column_name, message FROM cutover_errors WHERE mapping = 'fossawork_user_dispenser_data'");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0][1].as_deref(), Some("user_dispenser_data.for_each"));
+    assert!(
+        e[0][2]
+            .as_deref()
+            .unwrap()
+            .starts_with("entries expects an object, found ["),
+        "{e:?}"
     );
 }
 

@@ -93,6 +93,7 @@ pub fn dataset(name: &str) -> Option<PathBuf> {
 }
 
 /// The result of a finished command.
+#[derive(Debug, Clone)]
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -271,6 +272,15 @@ impl TestDb {
     /// Run `cutover ARGS --target URL` to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd(args).output().expect("run cutover"))
+    }
+
+    /// [`TestDb::run`] with environment variables set (keys of `encrypt()`).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.output().expect("run cutover"))
     }
 
     /// Start `cutover ARGS --target URL` in the background.

@@ -16,13 +16,17 @@ mod json;
 mod logic;
 mod lookup;
 mod nulls;
+mod secrets;
 mod text;
 mod time;
 
 #[cfg(test)]
-mod tests;
+mod secrets_tests;
+#[cfg(test)]
+pub(crate) mod tests;
 
 pub use lookup::Lookup;
+pub use secrets::{protects, secret_of, Secret, ARGON2_DEFAULT, BCRYPT_DEFAULT};
 // The text form and the message rendering of values, named here by callers of
 // the functions (the transform's messages) as well.
 pub use crate::value::{as_text, show};
@@ -43,6 +47,7 @@ const FAMILIES: &[&[Function]] = &[
     casts::FUNCTIONS,
     time::FUNCTIONS,
     ids::FUNCTIONS,
+    secrets::FUNCTIONS,
     bytes::FUNCTIONS,
     text::FUNCTIONS,
     choices::FUNCTIONS,

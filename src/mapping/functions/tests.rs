@@ -9,14 +9,28 @@ use serde_json::json;
 use serde_json::Value;
 use std::borrow::Cow;
 
-fn env() -> Env {
-    Env {
-        in_for_each: true,
-        file_captures: Some(vec!["user_id".into()]),
+/// The Fernet key of the spec's test vectors.
+pub(crate) const TEST_KEY: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+
+/// The environment the tests compile in: `CUTOVER_TEST_KEY` holds [`TEST_KEY`],
+/// `BAD_KEY` holds text that is no key, nothing else is set.
+pub(crate) fn test_vars(name: &str) -> Option<String> {
+    match name {
+        "CUTOVER_TEST_KEY" => Some(TEST_KEY.into()),
+        "BAD_KEY" => Some("not-a-key".into()),
+        _ => None,
     }
 }
 
-fn eval_with(src: &str, value: Value) -> Result<Value, String> {
+pub(super) fn env() -> Env {
+    Env {
+        in_for_each: true,
+        file_captures: Some(vec!["user_id".into()]),
+        vars: crate::mapping::compile::Vars(test_vars),
+    }
+}
+
+pub(super) fn eval_with(src: &str, value: Value) -> Result<Value, String> {
     let e = compile(&parse(src).unwrap(), &env()).map_err(|e| e.message)?;
     let file = FileInfo {
         path: "users/7/log.json".into(),
@@ -281,8 +295,8 @@ fn registry_names_in_hint_order() {
     assert_eq!(
         names.join(", "),
         "required, default, coalesce, nullif, int, float, decimal, bool, text, json, date, \
-         timestamp, uuid, uuid5, sha256, from_base64, from_hex, trim, lower, upper, replace, \
-         regex_replace, slug, truncate, split, concat, format, map, object, len, not, eq, ne, \
+         timestamp, uuid, uuid5, sha256, encrypt, decrypt, hash_password, from_base64, from_hex, trim, lower, upper, replace, \
+         regex_replace, slug, truncate, split, concat, format, map, object, entries, len, not, eq, ne, \
          gt, lt, lookup"
     );
     let e = compile(&parse("value.a | zzzzzzzzzz").unwrap(), &env()).unwrap_err();
@@ -343,4 +357,24 @@ fn map_values_and_lookups_are_walked() {
     .unwrap();
     let found: Vec<&str> = e.lookups().into_iter().map(|(m, _)| m).collect();
     assert_eq!(found, vec!["orgs", "users"]);
+}
+
+#[test]
+fn entries_turn_an_object_into_key_value_pairs() {
+    assert_eq!(
+        eval_with(
+            "value.d | entries",
+            json!({"d": {"W-2": {"v": 1}, "W-1": null}})
+        )
+        .unwrap(),
+        json!([{"key": "W-2", "value": {"v": 1}}, {"key": "W-1", "value": null}])
+    );
+    assert_eq!(
+        eval_with("value.x | entries", json!({})).unwrap(),
+        Value::Null
+    );
+    assert_eq!(
+        eval_with("value.d | entries", json!({"d": [1]})).unwrap_err(),
+        "entries expects an object, found [1]"
+    );
 }

@@ -1,85 +1,15 @@
-//! Schema migrations for the target, in sqlx's layout (`VERSION_name.sql`, or
-//! reversible `VERSION_name.up.sql` + `.down.sql`) and its `_sqlx_migrations`
-//! table, so a project can switch between sqlx-cli and cutover. The order of
-//! checks is sqlx's: lock, ensure the table, refuse a dirty state, compare
-//! checksums, then apply.
+//! Migrations in sqlx's layout (`VERSION_name.sql`, or reversible
+//! `VERSION_name.up.sql` + `.down.sql`) and its `_sqlx_migrations` table, so a
+//! project can switch between sqlx-cli and cutover. The order of checks is
+//! sqlx's: lock, ensure the table, refuse a dirty state, compare checksums, then
+//! apply.
 
+use super::{Action, Entry, MigrationError, Report, State};
 use sqlx::migrate::{Migrate, MigrateError, Migration, Migrator};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::Path;
-
-/// What `cutover migrate` does.
-#[derive(Debug, Clone)]
-pub enum Action {
-    Info,
-    /// Apply pending migrations up to `up_to` (all when `None`).
-    Run {
-        up_to: Option<i64>,
-        dry_run: bool,
-    },
-    /// Revert down to `down_to` (only the latest applied when `None`).
-    Revert {
-        down_to: Option<i64>,
-        dry_run: bool,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Applied,
-    Pending,
-    /// Applied, but the file changed since.
-    ChecksumMismatch,
-    /// Applied half way (failed): needs a manual fix.
-    Dirty,
-    /// Applied on the database, no file for it in this folder.
-    Missing,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Entry {
-    pub version: i64,
-    pub description: String,
-    pub state: State,
-    pub reversible: bool,
-    pub installed_on: Option<String>,
-    pub execution_ms: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Report {
-    pub entries: Vec<Entry>,
-    /// Versions applied (or, in a dry run, that would be).
-    pub applied: Vec<(i64, String)>,
-    pub reverted: Vec<(i64, String)>,
-    /// Dry run: the SQL that would run, per migration.
-    pub sql: Vec<(i64, String)>,
-    pub dry_run: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum MigrationError {
-    #[error("cannot read migrations from {dir}: {message}")]
-    Source { dir: String, message: String },
-    #[error("migration {file} was applied, but the file changed since (checksum mismatch). Restore the file as it was applied; to change the schema, add a new migration (or revert this one first if it is reversible, then run again)")]
-    Edited { file: String },
-    #[error("migration {version} is dirty: it failed half way on this database. Fix the schema by hand, then delete its row from _sqlx_migrations (or mark it successful) and run again")]
-    Dirty { version: i64 },
-    #[error("migration {version} failed: {message}")]
-    Failed { version: i64, message: String },
-    #[error("{0}")]
-    Database(String),
-    /// The state of the database could not be read from `_sqlx_migrations`.
-    #[error("cannot read {what} from _sqlx_migrations: {source}")]
-    Read {
-        what: &'static str,
-        #[source]
-        source: sqlx::Error,
-    },
-}
 
 fn file_name(m: &Migration) -> String {
     let suffix = if m.migration_type.is_reversible() {
@@ -143,7 +73,7 @@ fn is_missing_table(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Run an action. `installed_sql` selects `version, installed_on (as text),
+/// Run an action on a folder in sqlx's layout. `installed_sql` selects `version, installed_on (as text),
 /// execution_time` from `_sqlx_migrations` in the dialect at hand.
 pub async fn execute<'a, A>(
     pool: A,
@@ -345,7 +275,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{execute, Action, MigrationError, State};
+    use super::super::{Action, MigrationError, State};
+    use super::execute;
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
     use std::path::Path;
 
