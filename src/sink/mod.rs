@@ -351,9 +351,22 @@ pub(crate) fn column_info(
     })
 }
 
+/// A described table: its columns and, from rows of (`idx`, `col`), its keys.
+pub(crate) fn table_info(
+    name: &str,
+    columns: Vec<ColumnInfo>,
+    key_rows: &[crate::db::Row],
+) -> Result<Option<TableInfo>, DbFailure> {
+    Ok(Some(TableInfo {
+        name: name.to_string(),
+        columns,
+        unique_keys: unique_keys(key_rows)?,
+    }))
+}
+
 /// Unique keys from rows of (`idx`, `col`) ordered by index, then by the
 /// column's place in it.
-pub(crate) fn unique_keys(rows: &[crate::db::Row]) -> Result<Vec<Vec<String>>, DbFailure> {
+fn unique_keys(rows: &[crate::db::Row]) -> Result<Vec<Vec<String>>, DbFailure> {
     let mut keys: Vec<(String, Vec<String>)> = Vec::new();
     for r in rows {
         let (idx, col) = (r.text("idx")?, r.text("col")?);

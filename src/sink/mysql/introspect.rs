@@ -4,7 +4,7 @@
 use super::MySqlTarget;
 use crate::db::{ctx, Arg, Connector};
 use crate::dialect::{quote_ident, Dialect};
-use crate::sink::{column_info, unique_keys, Introspect, TableInfo, TargetError};
+use crate::sink::{column_info, table_info, Introspect, TableInfo, TargetError};
 use crate::value::ColumnType;
 use async_trait::async_trait;
 
@@ -150,11 +150,7 @@ impl Introspect for MySqlTarget {
             )
             .await
             .map_err(&c)?;
-        Ok(Some(TableInfo {
-            name: table.to_string(),
-            columns,
-            unique_keys: unique_keys(&keys).map_err(c)?,
-        }))
+        table_info(table, columns, &keys).map_err(c)
     }
 }
 

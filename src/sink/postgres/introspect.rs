@@ -5,7 +5,7 @@
 use super::PgTarget;
 use crate::db::{ctx, Arg, Connector};
 use crate::dialect::{quote_table, Dialect};
-use crate::sink::{column_info, unique_keys, Introspect, TableInfo, TargetError};
+use crate::sink::{column_info, table_info, Introspect, TableInfo, TargetError};
 use crate::value::ColumnType;
 use async_trait::async_trait;
 
@@ -125,11 +125,7 @@ impl Introspect for PgTarget {
                 t.remove(table);
             }
         }
-        Ok(Some(TableInfo {
-            name: table.to_string(),
-            columns,
-            unique_keys: unique_keys(&keys).map_err(c)?,
-        }))
+        table_info(table, columns, &keys).map_err(c)
     }
 }
 

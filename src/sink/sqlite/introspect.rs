@@ -2,7 +2,7 @@
 
 use super::SqliteTarget;
 use crate::db::{ctx, Arg, Connector};
-use crate::sink::{column_info, unique_keys, Introspect, TableInfo, TargetError};
+use crate::sink::{column_info, table_info, Introspect, TableInfo, TargetError};
 use crate::value::ColumnType;
 use async_trait::async_trait;
 
@@ -89,11 +89,7 @@ impl Introspect for SqliteTarget {
             )
             .await
             .map_err(&c)?;
-        Ok(Some(TableInfo {
-            name: table.to_string(),
-            columns,
-            unique_keys: unique_keys(&keys).map_err(c)?,
-        }))
+        table_info(table, columns, &keys).map_err(c)
     }
 }
 
