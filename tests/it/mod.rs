@@ -3,6 +3,7 @@ pub mod util;
 mod datasets;
 mod errors_and_plan;
 mod examples;
+mod init;
 mod logs_and_secrets;
 mod migrate_d1;
 mod mssql;
