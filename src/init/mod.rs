@@ -11,8 +11,10 @@ pub mod error;
 pub mod generate;
 pub mod infer;
 pub mod mappings;
+pub mod mysql;
 pub mod naming;
 pub mod plan;
+pub mod postgres;
 pub mod relational;
 pub mod source;
 pub mod sqlite;
@@ -41,6 +43,8 @@ pub async fn read_catalog(
             }
             sqlite::read(std::path::Path::new(&target.connect), tables).await
         }
+        SourceDialect::Postgres => postgres::read(target, schema, tables).await,
+        SourceDialect::Mysql => mysql::read(target, schema, tables).await,
         other => Err(InitError::Usage(format!(
             "init cannot read a {} catalog yet",
             other.name()

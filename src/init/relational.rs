@@ -229,9 +229,7 @@ pub fn plan(cat: &Catalog, src: &SqlSource, opts: &Options) -> Plan {
             let mut conv = types::convert(cat.dialect, &c.ty);
             let mut notes_c: Vec<String> = Vec::new();
             // SQLite does not enforce declared lengths: make room for what is there.
-            if let (Some(found), TargetType::Varchar(n) | TargetType::Char(n)) =
-                (c.max_len_found, &conv.ty)
-            {
+            if let (Some(found), TargetType::Varchar(n)) = (c.max_len_found, &conv.ty) {
                 if found > u64::from(*n) {
                     notes_c.push(format!(
                         "the source holds values of {found} characters (SQLite does not enforce declared lengths)"

@@ -248,7 +248,7 @@ async fn read_table(pool: &sqlx::SqlitePool, name: &str) -> Result<Table, InitEr
         .filter(|(_, c)| {
             matches!(
                 types::convert(SourceDialect::Sqlite, &c.ty).ty,
-                TargetType::Varchar(_) | TargetType::Char(_)
+                TargetType::Varchar(_)
             )
         })
         .map(|(i, _)| i)

@@ -12,7 +12,8 @@
 //! | `decimal(p,s)`/`numeric(p,s)` | `numeric(p,s)` | `decimal` |
 //! | SQL Server `money` / `smallmoney` | `numeric(19,4)` / `numeric(10,4)` | `decimal` |
 //! | `float`/`double`, `real` | `double precision`, `real` | `float` |
-//! | `nvarchar(n)`/`varchar(n)`/`nchar(n)`/`char(n)` | `varchar(n)` / `char(n)` | — |
+//! | `nvarchar(n)`/`varchar(n)` | `varchar(n)` | — |
+//! | `nchar(n)`/`char(n)` | `varchar(n)` (keeps the padded values; `char::text` and MySQL's CHAR drop trailing spaces) | — |
 //! | `(n)varchar(max)`, `(n)text`, `text`, `clob` | `text` (MySQL `LONGTEXT`) | — |
 //! | `datetime`, `datetime2(p)`, `smalldatetime`, `timestamp(p)` | `timestamp(p)` (MySQL `DATETIME(p)`) | `timestamp` |
 //! | `datetimeoffset(p)`, `timestamptz`, MySQL `TIMESTAMP` | `timestamptz(p)` (MySQL `DATETIME(p)`, in UTC) | `timestamp` |
@@ -43,7 +44,6 @@ pub enum TargetType {
     Numeric(Option<(u32, u32)>),
     Real,
     Double,
-    Char(u32),
     Varchar(u32),
     Text,
     Date,
@@ -112,7 +112,7 @@ pub fn default_cast(ty: &TargetType) -> Option<&'static str> {
         T::Uuid => Some("uuid"),
         T::Bytes => Some("from_base64"),
         T::Json => Some("json"),
-        T::Char(_) | T::Varchar(_) | T::Text | T::Time(_) | T::Xml | T::Native(_) => None,
+        T::Varchar(_) | T::Text | T::Time(_) | T::Xml | T::Native(_) => None,
     }
 }
 
@@ -124,12 +124,21 @@ fn varchar(len: Option<i64>) -> TargetType {
     }
 }
 
-fn char_type(len: Option<i64>) -> TargetType {
-    match len {
-        Some(n) if n > 0 => u32::try_from(n).map_or(TargetType::Text, TargetType::Char),
+/// `char(n)`: a `varchar(n)`, which keeps the values padded as the source gives
+/// them (PostgreSQL's `char::text` and MySQL's CHAR drop the trailing spaces).
+fn char_type(t: &SourceType) -> Conversion {
+    let n = match t.length {
+        Some(n) if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
         // `char` without a length is char(1) in SQL Server, PostgreSQL and MySQL.
-        _ => TargetType::Char(1),
-    }
+        _ => 1,
+    };
+    noted(
+        TargetType::Varchar(n),
+        format!(
+            "{}: varchar keeps the values padded as the source gives them",
+            t.declared
+        ),
+    )
 }
 
 fn numeric(t: &SourceType) -> TargetType {
@@ -171,7 +180,7 @@ fn mssql(t: &SourceType) -> Conversion {
         "float" if p.is_some_and(|p| p <= 24) => conv(T::Real),
         "float" => conv(T::Double),
         "real" => conv(T::Real),
-        "char" | "nchar" => conv(char_type(t.length)),
+        "char" | "nchar" => char_type(t),
         "varchar" | "nvarchar" => conv(varchar(t.length)),
         "sysname" => conv(T::Varchar(128)),
         "text" | "ntext" => conv(T::Text),
@@ -212,7 +221,7 @@ fn postgres(t: &SourceType) -> Conversion {
         "real" | "float4" => conv(T::Real),
         "double precision" | "float8" => conv(T::Double),
         "character varying" | "varchar" => conv(varchar(t.length)),
-        "character" | "char" | "bpchar" => conv(char_type(t.length)),
+        "character" | "char" | "bpchar" => char_type(t),
         "text" | "citext" | "name" => conv(T::Text),
         "date" => conv(T::Date),
         "time without time zone" | "time" => conv(T::Time(t.precision)),
@@ -272,7 +281,7 @@ fn mysql(t: &SourceType) -> Conversion {
         "bit" if t.precision.is_none_or(|p| p <= 1) => conv(T::Bool),
         "bit" => noted(T::BigInt, format!("{}: its bits as an integer", t.declared)),
         "year" => conv(T::SmallInt),
-        "char" => conv(char_type(t.length)),
+        "char" => char_type(t),
         "varchar" => conv(varchar(t.length)),
         "tinytext" | "text" | "mediumtext" | "longtext" => conv(T::Text),
         "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => Conversion {
@@ -324,11 +333,7 @@ fn sqlite(t: &SourceType) -> Conversion {
         // SQLite integers are 64-bit whatever the name says.
         conv(T::BigInt)
     } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") {
-        if d.contains("CHAR") && !d.contains("VAR") && t.length.is_some() {
-            conv(char_type(t.length))
-        } else {
-            conv(varchar(t.length))
-        }
+        conv(varchar(t.length))
     } else if d.contains("BLOB") {
         conv(T::Bytes)
     } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
@@ -345,7 +350,7 @@ pub fn render(ty: &TargetType, d: Dialect) -> (String, Option<String>) {
     match d {
         Dialect::Postgres => render_pg(ty),
         Dialect::Mysql => render_mysql(ty),
-        Dialect::Sqlite => (render_sqlite(ty), None),
+        Dialect::Sqlite => render_sqlite(ty),
     }
 }
 
@@ -374,7 +379,6 @@ fn render_pg(ty: &TargetType) -> (String, Option<String>) {
         T::Numeric(_) => s("numeric"),
         T::Real => s("real"),
         T::Double => s("double precision"),
-        T::Char(n) => (format!("char({n})"), None),
         T::Varchar(n) if *n <= 10_485_760 => (format!("varchar({n})"), None),
         T::Varchar(_) | T::Text => s("text"),
         T::Date => s("date"),
@@ -420,9 +424,8 @@ fn render_mysql(ty: &TargetType) -> (String, Option<String>) {
         ),
         T::Real => s("FLOAT"),
         T::Double => s("DOUBLE"),
-        T::Char(n) if *n <= 255 => (format!("CHAR({n})"), None),
-        T::Char(n) | T::Varchar(n) if *n <= 16_383 => (format!("VARCHAR({n})"), None),
-        T::Char(n) | T::Varchar(n) => (
+        T::Varchar(n) if *n <= 16_383 => (format!("VARCHAR({n})"), None),
+        T::Varchar(n) => (
             "LONGTEXT".into(),
             Some(format!(
                 "{n} characters is more than a MySQL VARCHAR holds in utf8mb4"
@@ -458,17 +461,27 @@ fn render_mysql(ty: &TargetType) -> (String, Option<String>) {
     }
 }
 
-fn render_sqlite(ty: &TargetType) -> String {
+fn render_sqlite(ty: &TargetType) -> (String, Option<String>) {
     use TargetType as T;
-    match ty {
+    // SQLite keeps a NUMERIC in an 8-byte float beyond 15 digits (and an integer
+    // beyond 64 bits): wider decimals are kept exact as text.
+    let wide = |what: String| {
+        (
+            "TEXT".to_string(),
+            Some(format!(
+                "{what}: SQLite's NUMERIC keeps 15 digits, so the exact digits are kept as text"
+            )),
+        )
+    };
+    let name = match ty {
+        T::Numeric(Some((p, s))) if *p > 15 => return wide(format!("numeric({p},{s})")),
+        T::Numeric(None) => return wide("unbounded numeric".into()),
         T::SmallInt | T::UnsignedTiny => "SMALLINT".into(),
         T::Integer | T::BigInt => "INTEGER".into(),
         T::Bool => "BOOLEAN".into(),
         T::Numeric(Some((p, s))) => format!("NUMERIC({p},{s})"),
-        T::Numeric(None) => "NUMERIC".into(),
         T::Real => "REAL".into(),
         T::Double => "DOUBLE PRECISION".into(),
-        T::Char(n) => format!("CHAR({n})"),
         T::Varchar(n) => format!("VARCHAR({n})"),
         T::Text | T::Xml | T::Native(_) => "TEXT".into(),
         T::Date => "DATE".into(),
@@ -478,7 +491,8 @@ fn render_sqlite(ty: &TargetType) -> String {
         T::Uuid => "UUID".into(),
         T::Bytes => "BLOB".into(),
         T::Json => "JSON".into(),
-    }
+    };
+    (name, None)
 }
 
 /// Parse a declared type (`NVARCHAR(40)`, `numeric(10, 2)`, `varchar(max)`,

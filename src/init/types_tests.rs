@@ -23,7 +23,8 @@ fn sql_server_to_postgres() {
         ("varchar(max)", "text", None),
         ("text", "text", None),
         ("ntext", "text", None),
-        ("nchar(5)", "char(5)", None),
+        ("nchar(5)", "varchar(5)", None),
+        ("char(2)", "varchar(2)", None),
         ("int", "integer", Some("int")),
         ("bigint", "bigint", Some("int")),
         ("smallint", "smallint", Some("int")),
@@ -96,6 +97,7 @@ fn sql_server_to_mysql_and_sqlite() {
     assert_eq!(m("nvarchar(max)"), "LONGTEXT");
     assert_eq!(m("nvarchar(20000)"), "LONGTEXT");
     assert_eq!(m("nchar(300)"), "VARCHAR(300)");
+    assert_eq!(m("nchar(5)"), "VARCHAR(5)");
     assert_eq!(m("tinyint"), "TINYINT UNSIGNED");
     assert_eq!(m("bit"), "BOOLEAN");
     assert_eq!(m("money"), "DECIMAL(19,4)");
@@ -116,6 +118,9 @@ fn sql_server_to_mysql_and_sqlite() {
     assert_eq!(s("image"), "BLOB");
     assert_eq!(s("bit"), "BOOLEAN");
     assert_eq!(s("xml"), "TEXT");
+    // Beyond 15 digits SQLite's NUMERIC is a float: exact digits as text.
+    assert_eq!(s("decimal(38,10)"), "TEXT");
+    assert_eq!(to(S::Postgres, "numeric", Dialect::Sqlite).0, "TEXT");
 }
 
 #[test]
@@ -157,7 +162,7 @@ fn postgres_sources() {
     let p = |s: &str| pg(S::Postgres, s);
     assert_eq!(p("integer"), ("integer".into(), Some("int")));
     assert_eq!(p("character varying(30)"), ("varchar(30)".into(), None));
-    assert_eq!(p("character(2)"), ("char(2)".into(), None));
+    assert_eq!(p("character(2)"), ("varchar(2)".into(), None));
     assert_eq!(p("numeric"), ("numeric".into(), Some("decimal")));
     assert_eq!(
         p("numeric(12,3)"),
