@@ -113,11 +113,16 @@ pub fn create_table(d: Dialect, t: &TargetTable) -> String {
     out
 }
 
-/// `YYYYMMDDHHMMSS` of `base` plus `i` seconds: a timestamp version per file,
-/// unique across folders the way sqlx wants them.
+/// `YYYYMMDDHHMMSSmmm` of `base` (milliseconds too: two `init`s into one target
+/// in the same second must not share versions), plus `i`: a timestamp version
+/// per file, unique across folders the way sqlx wants them.
 fn version(base: chrono::NaiveDateTime, i: usize) -> String {
-    let t = base + chrono::Duration::seconds(i64::try_from(i).unwrap_or(0));
-    t.format("%Y%m%d%H%M%S").to_string()
+    let v: u64 = base
+        .format("%Y%m%d%H%M%S%3f")
+        .to_string()
+        .parse()
+        .unwrap_or(0);
+    (v + u64::try_from(i).unwrap_or(0)).to_string()
 }
 
 /// Every migration file of the schema; `base` dates the first one.

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod ddl;
+pub mod docplan;
 pub mod error;
 pub mod generate;
 pub mod infer;

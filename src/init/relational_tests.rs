@@ -196,16 +196,16 @@ fn the_ddl_reads_like_a_hand_written_schema() {
     assert_eq!(
         names,
         [
-            "20261203100000_create_customer.up.sql",
-            "20261203100000_create_customer.down.sql",
-            "20261203100001_create_order.up.sql",
-            "20261203100001_create_order.down.sql",
-            "20261203100002_create_order_line.up.sql",
-            "20261203100002_create_order_line.down.sql",
-            "20261203100003_create_audit_log.up.sql",
-            "20261203100003_create_audit_log.down.sql",
-            "20261203100004_create_foreign_keys.up.sql",
-            "20261203100004_create_foreign_keys.down.sql",
+            "20261203100000000_create_customer.up.sql",
+            "20261203100000000_create_customer.down.sql",
+            "20261203100000001_create_order.up.sql",
+            "20261203100000001_create_order.down.sql",
+            "20261203100000002_create_order_line.up.sql",
+            "20261203100000002_create_order_line.down.sql",
+            "20261203100000003_create_audit_log.up.sql",
+            "20261203100000003_create_audit_log.down.sql",
+            "20261203100000004_create_foreign_keys.up.sql",
+            "20261203100000004_create_foreign_keys.down.sql",
         ]
     );
     let customer = &files[0].text;

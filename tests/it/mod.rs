@@ -4,6 +4,7 @@ mod datasets;
 mod errors_and_plan;
 mod examples;
 mod init;
+mod init_docs;
 mod init_sql;
 mod logs_and_secrets;
 mod migrate_d1;
