@@ -12,6 +12,7 @@ pub mod error;
 pub mod generate;
 pub mod infer;
 pub mod mappings;
+pub mod mssql;
 pub mod mysql;
 pub mod naming;
 pub mod plan;
@@ -46,9 +47,6 @@ pub async fn read_catalog(
         }
         SourceDialect::Postgres => postgres::read(target, schema, tables).await,
         SourceDialect::Mysql => mysql::read(target, schema, tables).await,
-        other => Err(InitError::Usage(format!(
-            "init cannot read a {} catalog yet",
-            other.name()
-        ))),
+        SourceDialect::Mssql => mssql::read(target, schema, tables).await,
     }
 }

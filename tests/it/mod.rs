@@ -5,6 +5,7 @@ mod errors_and_plan;
 mod examples;
 mod init;
 mod init_docs;
+mod init_mssql;
 mod init_sql;
 mod logs_and_secrets;
 mod migrate_d1;
