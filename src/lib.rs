@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod dialect;
+pub mod init;
 pub mod keymap;
 pub mod mapping;
 pub mod migrate;

@@ -5,6 +5,7 @@
 //! printing they share.
 
 mod errors;
+mod init;
 mod load;
 mod migrate;
 mod plan;
@@ -197,6 +198,14 @@ pub enum Command {
         #[arg(long, default_value_t = 5000, value_name = "N")]
         batch_size: usize,
     },
+    /// Write the target schema and one mapping per table from a legacy source.
+    ///
+    /// SQL sources: reads the catalog (tables, columns, types, keys, foreign keys,
+    /// indexes, row counts). kv/json sources: samples records and infers their
+    /// fields. Writes OUT/sql (sqlx migrations for --dialect) and OUT/mappings
+    /// (numbered in foreign-key order). Writes nothing to any database. Exit 2 for
+    /// usage (OUT exists, no such schema or table), 1 when the source fails.
+    Init(init::InitArgs),
     /// Per-record errors: key, position, stage, column, message.
     ///
     /// Every record that failed, from the cutover_errors table on the target, in
@@ -323,6 +332,7 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             run::run(&mappings, &target, &opts, &cancel).await
         }
         Command::Plan { mapping, target } => plan::plan(&mapping, &target).await,
+        Command::Init(args) => init::init(args).await,
         Command::Migrate(m) => migrate::migrate(m).await,
         Command::Verify {
             mappings,

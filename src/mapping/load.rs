@@ -372,7 +372,7 @@ impl Mapping {
                 cx.push(
                     t.key.span(),
                     format!("table {tname}: `key` must name at least one column"),
-                    None,
+                    Some("name the columns that identify a row, a PRIMARY KEY or UNIQUE constraint of the table (for a source table without one, `cutover init` lists the candidates in the comment above)".into()),
                 );
             }
             for k in t.key.get_ref() {

@@ -29,7 +29,7 @@ use super::util::{dataset, root, write, TestDb};
 use std::path::Path;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -101,7 +101,7 @@ async fn tds_client(
 }
 
 /// A server without logins or TLS.
-fn tds_server(rt: &tokio::runtime::Runtime, script: &str) -> u16 {
+pub(super) fn tds_server(rt: &tokio::runtime::Runtime, script: &str) -> u16 {
     start_tds(
         rt,
         script,

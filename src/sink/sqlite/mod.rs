@@ -2,7 +2,7 @@
 //! its page cache stays warm), foreign keys on.
 
 mod error;
-mod introspect;
+pub(crate) mod introspect;
 mod lock;
 mod upsert;
 

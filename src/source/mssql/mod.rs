@@ -7,7 +7,7 @@
 
 pub mod cell;
 pub(crate) mod config;
-mod conn;
+pub(crate) mod conn;
 
 pub use cell::{cell_to_json, CellError};
 pub use conn::page_sql;
