@@ -315,6 +315,9 @@ pub fn sample(spec: &SourceSpec, n: usize) -> Result<Sample, InitError> {
 /// The source spec `init` samples through (paths as given, from the CWD).
 pub fn spec(o: &InitOptions, kind: SourceKind) -> SourceSpec {
     SourceSpec {
+        watermark: None,
+        filter: None,
+        paging_prefix: 0,
         kind,
         path: Some(PathBuf::from(&o.source)),
         path_text: Some(o.source.clone()),
