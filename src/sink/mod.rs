@@ -427,9 +427,19 @@ pub fn fetch_sql(d: Dialect, table: &BoundTable, n: usize) -> String {
         Dialect::Mysql => format!("CAST({c} AS CHAR)"),
         Dialect::Sqlite => format!("CAST({c} AS TEXT)"),
     };
+    // Bytes as hex, the same on every dialect: as text they need not be UTF-8.
     let cols: Vec<String> = table
         .column_names()
-        .map(|c| format!("{} AS {}", cast(quote_ident(d, c)), quote_ident(d, c)))
+        .enumerate()
+        .map(|(i, c)| {
+            let q = quote_ident(d, c);
+            let read = match (table.types.get(i), d) {
+                (Some(ColumnType::Bytes), Dialect::Postgres) => format!("encode({q}, 'hex')"),
+                (Some(ColumnType::Bytes), _) => format!("LOWER(HEX({q}))"),
+                _ => cast(q.clone()),
+            };
+            format!("{read} AS {q}")
+        })
         .collect();
     format!(
         "SELECT {} FROM {} WHERE {}",

@@ -34,10 +34,8 @@ pub fn norm(ty: &ColumnType, text: Option<&str>) -> Option<String> {
         .unwrap_or_else(|_| t.into()),
         ColumnType::Date => t.get(..10).unwrap_or(t).to_string(),
         ColumnType::Uuid => t.to_lowercase(),
-        ColumnType::Bytes => match t.strip_prefix("\\x") {
-            Some(h) => String::from_utf8_lossy(&hex::decode(h).unwrap_or_default()).into_owned(),
-            None => t.to_string(),
-        },
+        // Read back as hex (`sink::fetch_sql`): bytes are not text.
+        ColumnType::Bytes => t.trim_start_matches("\\x").to_ascii_lowercase(),
         _ => t.to_string(),
     })
 }
@@ -68,7 +66,7 @@ fn canonical_json(v: &Value) -> String {
 pub fn comparable_text(v: &SqlValue) -> Option<String> {
     match v {
         SqlValue::Bool(b) => Some(b.to_string()),
-        SqlValue::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        SqlValue::Bytes(b) => Some(hex::encode(b)),
         other => other.to_text(),
     }
 }
