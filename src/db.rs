@@ -1,4 +1,4 @@
-//! (About 600 lines: the neutral types and the one macro that implements them for the three sqlx drivers belong together.)
+//! Why this file is about 600 lines: the neutral types and the one macro that implements them for the three sqlx drivers belong together.
 //! Statements run the same way on every dialect: [`Exec`] takes a statement text
 //! with `?` placeholders and dialect-neutral arguments ([`Arg`]) and returns
 //! rows of dialect-neutral cells ([`Cell`]). The tracking store and the lock
