@@ -14,6 +14,7 @@ mod render;
 mod retry;
 mod run;
 mod status;
+mod undo;
 mod verify;
 
 use anyhow::Result;
@@ -178,6 +179,35 @@ pub enum Command {
         /// Records read and compared per round trip to the target.
         #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         batch_size: u64,
+        /// Machine-readable output: one JSON line per mapping.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the mapping's tables back as they were before a run: rows it inserted
+    /// deleted, rows it updated or deleted given back every column, its key-map
+    /// entries removed, the errors it resolved unresolved, its checkpoint undone.
+    ///
+    /// Undoes run N (default: the last run that changed anything) and every later
+    /// run of the mapping, newest first; several mappings in reverse order
+    /// (children before parents). Rows changed since by anything other than
+    /// cutover are conflicts: nothing is changed and the exit code is 1, unless
+    /// --force. An undo that stopped half way is finished by the next one. Exit 2
+    /// when the runs kept no undo journal (`undo = false`).
+    Undo {
+        /// Mapping files (TOML), as given to `run`.
+        #[arg(required = true, value_name = "MAPPING")]
+        mappings: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Undo this run and every later run of the mapping.
+        #[arg(long, value_name = "N")]
+        run: Option<i64>,
+        /// Print per table what would be deleted, restored and re-inserted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore rows that were changed since by something else, too.
+        #[arg(long)]
+        force: bool,
         /// Machine-readable output: one JSON line per mapping.
         #[arg(long)]
         json: bool,
@@ -355,6 +385,21 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             target,
             batch_size,
         } => retry::retry(&mappings, &target, batch_size).await,
+        Command::Undo {
+            mappings,
+            target,
+            run,
+            dry_run,
+            force,
+            json,
+        } => {
+            let opts = cutover::pipeline::UndoOptions {
+                run,
+                dry_run,
+                force,
+            };
+            undo::undo(&mappings, &target, &opts, json).await
+        }
         Command::Status {
             target,
             mapping,

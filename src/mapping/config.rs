@@ -29,6 +29,14 @@ pub struct MappingConfig {
     /// Record the legacy id → new id of each record for later `lookup()`s.
     #[serde(default)]
     pub keymap: Option<KeymapConfig>,
+    /// Keep the undo journal (before-images of the rows each run changes), so
+    /// that `cutover undo` can take a run back. `false` for huge one-way loads.
+    #[serde(default = "yes")]
+    pub undo: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

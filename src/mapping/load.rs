@@ -460,6 +460,7 @@ impl Mapping {
                 .collect(),
             secrets,
             keymap,
+            undo: cfg.undo,
         })
     }
 }

@@ -179,6 +179,8 @@ pub struct Mapping {
     /// then not kept in error rows (their raw text would show the clear text).
     pub secrets: bool,
     pub keymap: Option<KeymapSpec>,
+    /// Whether runs keep the undo journal (`undo = false` turns it off).
+    pub undo: bool,
 }
 
 impl Mapping {

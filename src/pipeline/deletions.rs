@@ -25,6 +25,7 @@ use crate::mapping::{DeletePolicy, Mapping, SoftValue};
 use crate::record::Position;
 use crate::sink::{key_in, Target};
 use crate::source::{self, Payload};
+use crate::tracking::journal;
 use crate::tracking::passes::PassKind;
 use crate::transform::{BoundTable, ErrorRow, Stage};
 use std::collections::HashSet;
@@ -367,9 +368,14 @@ async fn apply(
         _ => String::new(),
     };
     let soft_declared = soft_declared.as_str();
+    let shadow = match mapping.undo {
+        true => Some(journal::ensure_shadow(target, &table.spec.table).await?),
+        false => None,
+    };
+    let shadow = shadow.as_ref();
     let (mut done, mut refused) = (0u64, 0u64);
     for chunk in gone.chunks(CHUNK) {
-        match delete_chunk(target, mapping, table, soft_declared, run_id, chunk).await {
+        match delete_chunk(target, mapping, table, soft_declared, run_id, chunk, shadow).await {
             Ok(n) => done += n,
             Err(f) if f.data && chunk.len() > 1 => {
                 for one in chunk {
@@ -380,6 +386,7 @@ async fn apply(
                         soft_declared,
                         run_id,
                         std::slice::from_ref(one),
+                        shadow,
                     )
                     .await
                     {
@@ -441,6 +448,7 @@ async fn delete_chunk(
     soft_declared: &str,
     run_id: i64,
     chunk: &[Gone],
+    shadow: Option<&journal::Shadow>,
 ) -> Result<u64, DbFailure> {
     let d = target.dialect();
     let keys: Vec<Vec<String>> = chunk.iter().map(|g| key_texts(&g.row_key)).collect();
@@ -478,6 +486,43 @@ async fn delete_chunk(
     })?;
     for k in &keys {
         args.extend(k.iter().map(|s| Arg::Text(s)));
+    }
+    if let Some(sh) = shadow {
+        // The undo journal: the rows as they are, before they go.
+        let soft = matches!(&table.spec.deletes, DeletePolicy::Soft { .. });
+        let id = journal::next_id(run_id);
+        let key_args: Vec<Vec<Arg>> = keys
+            .iter()
+            .map(|k| k.iter().map(|s| Arg::Text(s)).collect())
+            .collect();
+        let copied = journal::copy_before(
+            tx.exec(),
+            table,
+            sh,
+            id,
+            if soft { "u" } else { "d" },
+            &key_args,
+        )
+        .await?;
+        let list: Vec<serde_json::Value> = chunk
+            .iter()
+            .zip(&keys)
+            .map(|(g, k)| serde_json::json!([k, g.record_key]))
+            .collect();
+        journal::save_entry(
+            tx.exec(),
+            &mapping.name,
+            &journal::Entry {
+                id,
+                run_id,
+                table_name: table.spec.table.clone(),
+                kind: if soft { "soft" } else { "delete" }.into(),
+                copied: copied as i64,
+                keys: serde_json::Value::Array(list).to_string(),
+                after: None,
+            },
+        )
+        .await?;
     }
     let n = tx.exec().execute(&sql, &args).await?;
     let ledger = format!(

@@ -22,6 +22,8 @@ pub enum RunError {
     ResumeRefused { mapping: String, reason: String },
     #[error("refusing the pass of mapping {mapping}: {reason}")]
     PassRefused { mapping: String, reason: String },
+    #[error("undo of mapping {mapping} refused: {reason}")]
+    UndoRefused { mapping: String, reason: String },
     #[error("deletions of mapping {mapping} refused: {reason}")]
     DeletesRefused { mapping: String, reason: String },
 }
@@ -30,7 +32,9 @@ impl RunError {
     /// Exit code: 2 for mapping and usage problems, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Mapping(_) | RunError::ResumeRefused { .. } => 2,
+            RunError::Mapping(_)
+            | RunError::ResumeRefused { .. }
+            | RunError::UndoRefused { .. } => 2,
             _ => 1,
         }
     }

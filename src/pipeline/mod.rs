@@ -16,6 +16,7 @@ mod retry;
 mod run;
 mod stages;
 mod summary;
+pub mod undo;
 mod writer;
 
 /// The target of the pipeline's log events, whichever file they come from
@@ -31,3 +32,4 @@ pub use options::{Cancel, RunOptions, DEFAULT_SERVER_WORKERS};
 pub use retry::{retry_mapping, RetrySummary};
 pub use run::run_mapping;
 pub use summary::{RunSummary, TableSummary};
+pub use undo::{undo_mapping, UndoOptions, UndoReport};

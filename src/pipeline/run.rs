@@ -144,6 +144,22 @@ async fn run_locked(
         })
         .await?;
     target.heartbeat(&name, run_id).await?;
+    // The undo journal: what the checkpoint was, and a shadow table per table.
+    let mut tables = tables;
+    {
+        let cp = target.store().checkpoint(&name).await?;
+        let cp = cp.and_then(|c| serde_json::to_string(&c).ok());
+        let mut db = target.exec();
+        crate::tracking::journal::start_run(&mut *db, &name, run_id, mapping.undo, cp.as_deref())
+            .await
+            .map_err(crate::db::ctx("recording the run for undo"))?;
+    }
+    if mapping.undo {
+        for t in tables.iter_mut() {
+            let shadow = crate::tracking::journal::ensure_shadow(target, &t.spec.table).await?;
+            t.journal = Some(Arc::new(shadow));
+        }
+    }
     // A resumed pass keeps the id of the run that started it.
     let pass_row = PassRow {
         run_id,

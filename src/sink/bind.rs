@@ -132,6 +132,7 @@ pub async fn bind(target: &dyn Target, mapping: &Mapping) -> Result<Vec<BoundTab
         if types.len() == t.columns.len() {
             bound.push(BoundTable {
                 key_idx: t.key_indexes(),
+                journal: None,
                 spec: t.clone(),
                 types,
                 declared,

@@ -5,6 +5,7 @@
 
 use super::{BatchTx, DbFailure, TargetError};
 use crate::mapping::OnConflict;
+use crate::tracking::journal;
 use crate::tracking::{batch, Progress};
 use crate::transform::{BoundTable, ErrorRow, Outcome, SecretCell, Stage, Transformed};
 use crate::value::SqlValue;
@@ -84,6 +85,7 @@ fn fold<R>(table: &BoundTable, rows: Vec<R>, vals: fn(&R) -> &[SqlValue]) -> Vec
 /// Write the rows of a set of records; `Err` is the failure of some statement.
 async fn write_set(
     tx: &mut dyn BatchTx,
+    (run_id, mapping): (i64, &str),
     tables: &[BoundTable],
     recs: &[&Transformed],
     counts: &mut [(i64, i64, Option<i64>)],
@@ -118,7 +120,14 @@ async fn write_set(
             .enumerate()
             .map(|(i, r)| kept.get(i).and_then(|k| k.as_deref()).unwrap_or(r.0))
             .collect();
+        let before = match &t.journal {
+            Some(sh) => Some(journal::before(tx.exec(), t, sh, run_id, &rows).await?),
+            None => None,
+        };
         let n = tx.upsert(t, &rows).await?;
+        if let (Some(sh), Some(b)) = (&t.journal, before) {
+            journal::after(tx.exec(), t, sh, mapping, b, &rows, n.changed).await?;
+        }
         let changed = n.changed as i64;
         local[ti] = (
             changed,
@@ -153,6 +162,7 @@ pub async fn write_batch(
     resolve: bool,
 ) -> Result<BatchResult, TargetError> {
     let ctx = |f: DbFailure| f.into_target("writing a batch");
+    let journaled = tables.iter().any(|t| t.journal.is_some());
     let mut res = BatchResult {
         tables: vec![(0, 0, Some(0)); tables.len()],
         ..Default::default()
@@ -176,7 +186,15 @@ pub async fn write_batch(
         }
         batch::savepoint(tx.exec()).await.map_err(ctx)?;
         let mut counts = vec![(0, 0, Some(0)); tables.len()];
-        match write_set(tx, tables, &candidates[a..b], &mut counts).await {
+        match write_set(
+            tx,
+            (progress.run_id, &progress.mapping),
+            tables,
+            &candidates[a..b],
+            &mut counts,
+        )
+        .await
+        {
             Ok(()) => {
                 batch::release_savepoint(tx.exec()).await.map_err(ctx)?;
                 for (t, c) in res.tables.iter_mut().zip(counts) {
@@ -254,6 +272,22 @@ pub async fn write_batch(
                 .map(|t| t.key.as_str()),
         );
         if !keys.is_empty() {
+            if journaled {
+                let ids = journal::unresolved_ids(tx.exec(), &progress.mapping, &keys)
+                    .await
+                    .map_err(ctx)?;
+                if !ids.is_empty() {
+                    journal::save_list(
+                        tx.exec(),
+                        &progress.mapping,
+                        progress.run_id,
+                        "resolved",
+                        ids.into(),
+                    )
+                    .await
+                    .map_err(ctx)?;
+                }
+            }
             batch::resolve_errors(tx.exec(), &progress.mapping, &keys)
                 .await
                 .map_err(ctx)?;
@@ -290,6 +324,23 @@ pub async fn write_batch(
             _ => None,
         })
         .collect();
+    if !pairs.is_empty() && journaled {
+        let legacy: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        let added = journal::new_keymap_keys(tx.exec(), &progress.mapping, &legacy)
+            .await
+            .map_err(ctx)?;
+        if !added.is_empty() {
+            journal::save_list(
+                tx.exec(),
+                &progress.mapping,
+                progress.run_id,
+                "keymap",
+                added.into(),
+            )
+            .await
+            .map_err(ctx)?;
+        }
+    }
     if !pairs.is_empty() {
         batch::save_keymap(tx.exec(), &progress.mapping, &pairs)
             .await
@@ -323,6 +374,7 @@ mod tests {
         let spec = m.tables[0].clone();
         BoundTable {
             key_idx: spec.key_indexes(),
+            journal: None,
             types: vec![ColumnType::Any; 3],
             declared: vec![String::new(); 3],
             nullable: vec![true; 3],

@@ -87,6 +87,22 @@ pub const SQLITE: &[&str] = &[
         table_name TEXT NOT NULL,
         rows_deleted INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (run_id, table_name))",
+    "CREATE TABLE IF NOT EXISTS cutover_journal (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        copied INTEGER NOT NULL DEFAULT 0,
+        row_keys TEXT NOT NULL,
+        after_hashes TEXT)",
+    "CREATE INDEX IF NOT EXISTS cutover_journal_run ON cutover_journal (mapping, run_id, id)",
+    "CREATE TABLE IF NOT EXISTS cutover_undo_runs (
+        run_id INTEGER PRIMARY KEY,
+        mapping TEXT NOT NULL,
+        journal INTEGER NOT NULL,
+        checkpoint TEXT,
+        undone_by INTEGER)",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -175,6 +191,22 @@ pub const POSTGRES: &[&str] = &[
         table_name TEXT NOT NULL,
         rows_deleted BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (run_id, table_name))",
+    "CREATE TABLE IF NOT EXISTS cutover_journal (
+        id BIGINT PRIMARY KEY,
+        run_id BIGINT NOT NULL,
+        mapping TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        copied BIGINT NOT NULL DEFAULT 0,
+        row_keys TEXT NOT NULL,
+        after_hashes TEXT)",
+    "CREATE INDEX IF NOT EXISTS cutover_journal_run ON cutover_journal (mapping, run_id, id)",
+    "CREATE TABLE IF NOT EXISTS cutover_undo_runs (
+        run_id BIGINT PRIMARY KEY,
+        mapping TEXT NOT NULL,
+        journal BOOLEAN NOT NULL,
+        checkpoint TEXT,
+        undone_by BIGINT)",
 ];
 
 pub const MYSQL: &[&str] = &[
@@ -264,6 +296,22 @@ pub const MYSQL: &[&str] = &[
         table_name VARCHAR(255) NOT NULL,
         rows_deleted BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (run_id, table_name)) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_journal (
+        id BIGINT PRIMARY KEY,
+        run_id BIGINT NOT NULL,
+        mapping VARCHAR(255) NOT NULL,
+        table_name VARCHAR(255) NOT NULL,
+        kind VARCHAR(16) NOT NULL,
+        copied BIGINT NOT NULL DEFAULT 0,
+        row_keys LONGTEXT NOT NULL,
+        after_hashes LONGTEXT,
+        KEY cutover_journal_run (mapping, run_id, id)) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_undo_runs (
+        run_id BIGINT PRIMARY KEY,
+        mapping VARCHAR(255) NOT NULL,
+        journal BOOLEAN NOT NULL,
+        checkpoint TEXT,
+        undone_by BIGINT) CHARACTER SET utf8mb4",
 ];
 
 /// The statements that create the tracking tables on a dialect.

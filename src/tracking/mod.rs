@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod ddl;
+pub mod journal;
 pub mod passes;
 pub mod store;
 
@@ -22,6 +23,8 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Interrupted,
+    /// Taken back by `cutover undo`.
+    Undone,
 }
 
 impl RunStatus {
@@ -31,6 +34,7 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Undone => "undone",
         }
     }
 
@@ -39,6 +43,7 @@ impl RunStatus {
             "running" => RunStatus::Running,
             "succeeded" => RunStatus::Succeeded,
             "interrupted" => RunStatus::Interrupted,
+            "undone" => RunStatus::Undone,
             _ => RunStatus::Failed,
         }
     }
@@ -88,7 +93,7 @@ pub struct RunRow {
 }
 
 /// A row of `cutover_checkpoints`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CheckpointRow {
     pub mapping: String,
     pub shard: i64,

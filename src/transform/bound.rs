@@ -14,6 +14,8 @@ pub struct BoundTable {
     pub nullable: Vec<bool>,
     /// Indexes of the key columns in `spec.columns`.
     pub key_idx: Vec<usize>,
+    /// The undo journal's shadow table, when the run keeps a journal.
+    pub journal: Option<std::sync::Arc<crate::tracking::journal::Shadow>>,
 }
 
 impl BoundTable {

@@ -14,6 +14,7 @@ fn transformer(text: &str, types: Vec<Vec<ColumnType>>) -> Transformer {
         .zip(types)
         .map(|(t, ty)| BoundTable {
             key_idx: t.key_indexes(),
+            journal: None,
             spec: t.clone(),
             declared: vec![String::new(); ty.len()],
             nullable: vec![true; ty.len()],
@@ -180,6 +181,7 @@ fn secret_tr_of(mapping: &str) -> Transformer {
         .iter()
         .map(|t| BoundTable {
             key_idx: t.key_indexes(),
+            journal: None,
             spec: t.clone(),
             declared: vec![String::new(); t.columns.len()],
             nullable: vec![true; t.columns.len()],

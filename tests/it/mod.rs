@@ -16,4 +16,5 @@ mod secrets;
 mod servers;
 mod sources;
 mod sql_sources;
+mod undo;
 mod window;
