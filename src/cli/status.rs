@@ -17,6 +17,14 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
         .into_iter()
         .map(|p| (p.run_id, p))
         .collect();
+    let undo = {
+        let mut db = t.exec();
+        cutover::tracking::journal::all_undo_runs(&mut *db)
+            .await
+            .map_err(|f| f.into_target("reading the undo journal"))?
+    };
+    let undo_state =
+        |r: &cutover::tracking::RunRow| cutover::tracking::journal::undo_state(r, undo.get(&r.id));
     if json {
         let mut out = Vec::new();
         for r in &runs {
@@ -55,6 +63,11 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
                 None => serde_json::Value::Null,
             };
             v["errors_unresolved"] = serde_json::json!(unresolved);
+            v["undo"] = serde_json::json!({
+                "state": undo_state(r),
+                "can_undo": undo_state(r) == "yes",
+                "undone_by": undo.get(&r.id).and_then(|u| u.undone_by),
+            });
             out.push(v);
         }
         let doc = serde_json::json!({ "runs": out, "checkpoints": checkpoints });
@@ -78,6 +91,7 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
         "failed",
         "rows written",
         "unchanged",
+        "undo",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -98,6 +112,7 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
             r.records_failed.to_string(),
             r.rows_written.to_string(),
             r.rows_unchanged.to_string(),
+            undo_state(r).to_string(),
         ]);
     }
     print_table(&rows, "");

@@ -270,11 +270,19 @@ pub async fn prune_unchanged(
     let d = db.dialect();
     let s = quote_table(d, &shadow.name);
     let t = quote_table(d, &table.spec.table);
+    // Keys by `=` (never NULL; the table's key index finds the row), the other
+    // columns null-safe.
     let conds: Vec<String> = table
         .column_names()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let q = quote_ident(d, c);
-            same(d, &format!("{t}.{q}"), &format!("{s}.{q}"))
+            let (a, b) = (format!("{t}.{q}"), format!("{s}.{q}"));
+            if table.key_idx.contains(&i) {
+                format!("{a} = {b}")
+            } else {
+                same(d, &a, &b)
+            }
         })
         .collect();
     let sql = format!(
@@ -578,4 +586,47 @@ pub async fn save_list(
         },
     )
     .await
+}
+
+/// Every run's row of `cutover_undo_runs` (for `status`), by run.
+pub async fn all_undo_runs(
+    db: &mut dyn Exec,
+) -> Result<std::collections::HashMap<i64, UndoRun>, DbFailure> {
+    let rows = db
+        .fetch(
+            "SELECT run_id, journal, checkpoint, undone_by FROM cutover_undo_runs",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.int("run_id")?,
+                UndoRun {
+                    run_id: r.int("run_id")?,
+                    journal: r.bool("journal")?,
+                    checkpoint: None,
+                    undone_by: r.opt_int("undone_by")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What `status` says of a run and undo: `undo` for an undo run, `yes` while
+/// `cutover undo` can take it back, `undone by N`, or why not.
+pub fn undo_state(run: &super::RunRow, u: Option<&UndoRun>) -> &'static str {
+    if run.options.contains("\"kind\":\"undo\"") {
+        return "is an undo";
+    }
+    if run.dry_run {
+        return "-";
+    }
+    match u {
+        _ if run.status == super::RunStatus::Undone => "undone",
+        Some(u) if u.undone_by.is_some() => "being undone",
+        Some(u) if u.journal => "yes",
+        Some(_) => "no (undo = false)",
+        None => "no (no journal)",
+    }
 }

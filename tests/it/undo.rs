@@ -256,3 +256,63 @@ fn undo_false_keeps_no_journal_and_undo_refuses_with_the_reason() {
     assert!(r.stderr.contains("undo = false"), "{}", r.stderr);
     assert_eq!(state(&db), before);
 }
+
+crate::on_all_targets!(undo_of_a_parent_after_its_lookup_child, |db| {
+    let parent = setup(db, "");
+    db.exec("CREATE TABLE item_refs (id INTEGER PRIMARY KEY, item_uuid VARCHAR(36) NOT NULL)");
+    let child = db.dir().join("refs.toml");
+    write(
+        &child,
+        &format!(
+            "name = \"refs\"\n[source]\nkind = \"{}\"\nurl = \"{}\"\ntable = \"legacy_items\"\nkey = [\"id\"]\n\
+             [[tables]]\ntable = \"item_refs\"\nkey = [\"id\"]\ncolumns.id = \"value.id\"\ncolumns.item_uuid = \"value.id | lookup('items')\"\n",
+            match db.kind {
+                Kind::Sqlite => "sqlite",
+                Kind::Postgres => "postgres",
+                Kind::Mysql => "mysql",
+            },
+            db.url
+        ),
+    );
+    let (p, c) = (parent.to_str().unwrap(), child.to_str().unwrap());
+    let all = |db: &TestDb| {
+        let mut s = state(db);
+        s.push(snapshot(db, "item_refs"));
+        s
+    };
+    let before = all(db);
+    db.run(&["run", p, c, "--no-progress"]).ok();
+    let loaded = all(db);
+    assert_eq!(
+        db.count("SELECT count(*) FROM item_refs"),
+        N - 1,
+        "every record but the failed one found its parent's id"
+    );
+    // The child first, then its parent.
+    db.run(&["undo", c]).ok();
+    assert_eq!(db.count("SELECT count(*) FROM item_refs"), 0);
+    db.run(&["undo", p]).ok();
+    assert_eq!(all(db), before);
+    // Both in one command: undone children first (the reverse of the command line).
+    db.run(&["run", p, c, "--no-progress"]).ok();
+    assert_eq!(
+        all(db),
+        loaded,
+        "the reload after the undo is the same load"
+    );
+    let both = db.run(&["undo", p, c]).ok();
+    let (ci, pi) = (
+        both.stdout
+            .find("refs  undid")
+            .expect("the child was undone"),
+        both.stdout
+            .find("items  undid")
+            .expect("the parent was undone"),
+    );
+    assert!(
+        ci < pi,
+        "the child is undone before its parent: {}",
+        both.stdout
+    );
+    assert_eq!(all(db), before);
+});
