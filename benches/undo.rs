@@ -39,6 +39,9 @@ fn write_dumps(first: &Path, changed: &Path, n: u64) {
     b.flush().expect("flush");
 }
 
+/// A target's name and how to make a fresh database on it (its URL).
+type Fresh = Box<dyn Fn(&str) -> String>;
+
 struct Case {
     without: Measured,
     with: Measured,
@@ -88,7 +91,7 @@ fn main() {
         .args(["-d", &admin, "-q"])
         .status()
         .is_ok_and(|s| s.success());
-    let mut targets: Vec<(&str, Box<dyn Fn(&str) -> String>)> = Vec::new();
+    let mut targets: Vec<(&str, Fresh)> = Vec::new();
     let sqlite_dir = dir.clone();
     targets.push((
         "SQLite",
@@ -133,7 +136,7 @@ fn main() {
         let mut passes: Vec<Case> = Vec::new();
         let mut undos: Vec<Measured> = Vec::new();
         for round in 0..2 {
-            let mut one = |undo: bool| -> (Measured, Measured, String) {
+            let one = |undo: bool| -> (Measured, Measured, String) {
                 let url = fresh(&format!("bench_undo_{round}_{undo}"));
                 let load = run(
                     "first load",
