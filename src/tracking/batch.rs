@@ -16,6 +16,28 @@ use std::collections::HashMap;
 pub async fn create_tables(db: &mut dyn Exec) -> Result<(), TargetError> {
     let c = ctx("creating the tracking tables");
     if db.dialect() == Dialect::Postgres {
+        // Where every table and index is there already, take no lock at all:
+        // `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on its table even
+        // when the index exists, and a run starting next to a running one
+        // would then deadlock with its batch transaction (which holds the
+        // journal's rows and waits for `cutover_runs`).
+        let names: Vec<&str> = super::ddl::statements(Dialect::Postgres)
+            .iter()
+            .filter_map(|s| s.split("IF NOT EXISTS ").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .collect();
+        let check = names
+            .iter()
+            .map(|n| format!("to_regclass('{n}') IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let row = db
+            .fetch_one(&format!("SELECT ({check}) AS ok"), &[])
+            .await
+            .map_err(&c)?;
+        if row.is_some_and(|r| r.bool("ok").unwrap_or(false)) {
+            return Ok(());
+        }
         db.execute(
             "SELECT pg_advisory_xact_lock(hashtext('cutover:tracking-ddl'))",
             &[],

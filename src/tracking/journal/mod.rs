@@ -26,6 +26,9 @@ use crate::transform::BoundTable;
 use crate::value::{comparable_text, norm, SqlValue};
 use std::sync::atomic::{AtomicI64, Ordering};
 
+mod runs;
+pub use runs::{all_undo_runs, start_run, undo_runs, undo_state, UndoRun};
+
 /// A table's shadow table and the columns it copies (every column of the table).
 #[derive(Debug, Clone)]
 pub struct Shadow {
@@ -404,56 +407,6 @@ pub async fn unresolved_ids(
     Ok(out)
 }
 
-/// A run's row of `cutover_undo_runs`.
-#[derive(Debug, Clone)]
-pub struct UndoRun {
-    pub run_id: i64,
-    pub journal: bool,
-    /// The checkpoint row before the run, as JSON (`null`: there was none).
-    pub checkpoint: Option<String>,
-    pub undone_by: Option<i64>,
-}
-
-/// Record at a run's start what undo needs to put its checkpoint back.
-pub async fn start_run(
-    db: &mut dyn Exec,
-    mapping: &str,
-    run_id: i64,
-    journal: bool,
-    checkpoint: Option<&str>,
-) -> Result<(), DbFailure> {
-    db.execute(
-        "INSERT INTO cutover_undo_runs (run_id, mapping, journal, checkpoint) VALUES (?, ?, ?, ?)",
-        &[
-            Arg::Int(run_id),
-            Arg::Text(mapping),
-            Arg::Bool(journal),
-            Arg::OptText(checkpoint),
-        ],
-    )
-    .await
-    .map(drop)
-}
-
-pub async fn undo_runs(db: &mut dyn Exec, mapping: &str) -> Result<Vec<UndoRun>, DbFailure> {
-    let rows = db
-        .fetch(
-            "SELECT run_id, journal, checkpoint, undone_by FROM cutover_undo_runs WHERE mapping = ? ORDER BY run_id",
-            &[Arg::Text(mapping)],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(UndoRun {
-                run_id: r.int("run_id")?,
-                journal: r.bool("journal")?,
-                checkpoint: r.opt_text("checkpoint")?,
-                undone_by: r.opt_int("undone_by")?,
-            })
-        })
-        .collect()
-}
-
 /// What [`before`] found: the journal id and the rows the set inserts.
 pub struct Before {
     id: i64,
@@ -586,47 +539,4 @@ pub async fn save_list(
         },
     )
     .await
-}
-
-/// Every run's row of `cutover_undo_runs` (for `status`), by run.
-pub async fn all_undo_runs(
-    db: &mut dyn Exec,
-) -> Result<std::collections::HashMap<i64, UndoRun>, DbFailure> {
-    let rows = db
-        .fetch(
-            "SELECT run_id, journal, checkpoint, undone_by FROM cutover_undo_runs",
-            &[],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.int("run_id")?,
-                UndoRun {
-                    run_id: r.int("run_id")?,
-                    journal: r.bool("journal")?,
-                    checkpoint: None,
-                    undone_by: r.opt_int("undone_by")?,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// What `status` says of a run and undo: `undo` for an undo run, `yes` while
-/// `cutover undo` can take it back, `undone by N`, or why not.
-pub fn undo_state(run: &super::RunRow, u: Option<&UndoRun>) -> &'static str {
-    if run.options.contains("\"kind\":\"undo\"") {
-        return "is an undo";
-    }
-    if run.dry_run {
-        return "-";
-    }
-    match u {
-        _ if run.status == super::RunStatus::Undone => "undone",
-        Some(u) if u.undone_by.is_some() => "being undone",
-        Some(u) if u.journal => "yes",
-        Some(_) => "no (undo = false)",
-        None => "no (no journal)",
-    }
 }
