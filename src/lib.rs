@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod migrate;
 pub mod pipeline;
 pub mod record;
+pub mod report;
 pub mod runtime;
 pub mod sink;
 pub mod source;

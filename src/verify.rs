@@ -10,13 +10,13 @@ use crate::source::{self};
 use crate::tracking::ErrorFilter;
 use crate::transform::{BoundTable, Outcome, Transformer};
 use crate::value::{comparable_text, norm, parse_decimal, SqlValue};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     Passed,
@@ -24,7 +24,7 @@ pub enum Verdict {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Difference {
     pub key: String,
     pub record_key: String,
@@ -34,7 +34,7 @@ pub struct Difference {
     pub explained: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableReport {
     pub table: String,
     /// Distinct keys produced by the records that transform cleanly.
@@ -54,7 +54,7 @@ pub struct TableReport {
     pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckReport {
     pub name: String,
     pub expect: Value,
@@ -62,7 +62,7 @@ pub struct CheckReport {
     pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub mapping: String,
     pub records_read: u64,

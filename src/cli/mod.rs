@@ -11,6 +11,7 @@ mod migrate;
 mod plan;
 mod progress;
 mod render;
+mod report;
 mod retry;
 mod run;
 mod status;
@@ -255,9 +256,55 @@ pub enum Command {
         /// Show at most N errors (the first N).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
         limit: Option<i64>,
+        /// Only errors of this stage: read, transform or load.
+        #[arg(long, value_name = "STAGE", value_parser = ["read", "transform", "load"])]
+        stage: Option<String>,
+        /// Only errors of this column (`table.column`, as the column list shows it).
+        #[arg(long, value_name = "COLUMN")]
+        column: Option<String>,
+        /// Only errors whose message contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
         /// JSON lines, with the failing record.
         #[arg(long)]
         json: bool,
+    },
+    /// The rehearsal report: durations, throughput, failures by reason, the
+    /// last verify and a forecast of the real cutover, as HTML, JSON or text.
+    ///
+    /// Per mapping (in the order they ran): its last full pass and the runs
+    /// after it, rows per table, a throughput chart of every run from the
+    /// progress samples runs record (at most one a second), unresolved failures
+    /// grouped by reason with the `cutover errors` command that lists them, and
+    /// the last `cutover verify` recorded on the target. Without --html or
+    /// --json, a plain-text summary.
+    Report {
+        /// Mapping files (TOML) or mapping names (default: every mapping with
+        /// runs on the target).
+        #[arg(value_name = "MAPPING")]
+        mappings: Vec<String>,
+        #[command(flatten)]
+        target: TargetOpts,
+        /// Write the report as one self-contained HTML file (nothing is fetched
+        /// when it is opened).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Print the report as one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// A second target to compare with, side by side (the previous
+        /// rehearsal, or staging against production).
+        #[arg(long, value_name = "URL")]
+        compare: Option<String>,
+        /// Forecast the real cutover: N production records of all mappings
+        /// (shared as in this rehearsal), or MAPPING=N for one; repeatable.
+        #[arg(long, value_name = "N|MAPPING=N", conflicts_with = "production_source")]
+        scale: Vec<String>,
+        /// Forecast the real cutover from each mapping's source as its file
+        /// configures it, counted now (SQL sources by COUNT(*), files read
+        /// through). Needs the mapping files.
+        #[arg(long)]
+        production_source: bool,
     },
 }
 
@@ -411,6 +458,9 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             run,
             unresolved,
             limit,
+            stage,
+            column,
+            reason,
             json,
         } => {
             let f = ErrorFilter {
@@ -418,8 +468,31 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
                 run_id: run,
                 unresolved_only: unresolved,
                 limit,
+                stage,
+                column,
+                reason,
             };
             errors::errors(&target, &f, json).await
+        }
+        Command::Report {
+            mappings,
+            target,
+            html,
+            json,
+            compare,
+            scale,
+            production_source,
+        } => {
+            report::report(report::ReportArgs {
+                mappings,
+                target,
+                html,
+                json,
+                compare,
+                scale,
+                production_source,
+            })
+            .await
         }
     }
 }

@@ -35,7 +35,7 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
                     mapping: Some(r.mapping.clone()),
                     run_id: Some(r.id),
                     unresolved_only: true,
-                    limit: None,
+                    ..ErrorFilter::default()
                 })
                 .await?
                 .len();

@@ -1,10 +1,36 @@
-//! `cutover verify`: reconcile source and target and print the verdicts.
+//! `cutover verify`: reconcile source and target, print the verdicts and
+//! record each mapping's result on the target (`cutover_verifies`).
 
 use super::load::load_all;
 use super::render::{print_run_error, print_table};
 use super::{Code, TargetOpts};
 use anyhow::Result;
 use std::path::PathBuf;
+
+/// Record a verify in `cutover_verifies`, with the mapping's last run.
+async fn record(
+    t: &dyn cutover::sink::Target,
+    r: &cutover::verify::Report,
+    sampled: bool,
+    started_at: &str,
+    clock: std::time::Instant,
+) -> Result<()> {
+    let run_id = t.store().runs(Some(&r.mapping)).await?.last().map(|r| r.id);
+    let doc = serde_json::to_value(r)?;
+    let verdict = format!("{:?}", r.verdict).to_uppercase();
+    t.store()
+        .record_verify(&cutover::tracking::verifies::NewVerify {
+            mapping: &r.mapping,
+            run_id,
+            verdict: &verdict,
+            sampled,
+            started_at,
+            duration_ms: i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX),
+            report: &doc,
+        })
+        .await?;
+    Ok(())
+}
 
 pub(super) async fn verify(
     paths: &[PathBuf],
@@ -24,6 +50,8 @@ pub(super) async fn verify(
     let t = target.connect().await?;
     let mut worst = Verdict::Passed;
     for m in mappings {
+        let started_at = cutover::tracking::now_text();
+        let clock = std::time::Instant::now();
         let r = match cutover::verify::verify(t.as_ref(), m, sample, batch_size).await {
             Ok(r) => r,
             Err(e) => {
@@ -33,6 +61,14 @@ pub(super) async fn verify(
             }
         };
         worst = worst.max(r.verdict);
+        // Recorded on the target for `cutover report`; a verify that cannot be
+        // recorded still gives its verdict.
+        if let Err(e) = record(t.as_ref(), &r, sample.is_some(), &started_at, clock).await {
+            eprintln!(
+                "warning: the verify of {} was not recorded on the target: {e:#}",
+                r.mapping
+            );
+        }
         if json {
             println!("{}", serde_json::to_string(&r)?);
             continue;

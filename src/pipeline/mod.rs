@@ -31,5 +31,5 @@ pub use events::{Event, Observer};
 pub use options::{Cancel, RunOptions, DEFAULT_SERVER_WORKERS};
 pub use retry::{retry_mapping, RetrySummary};
 pub use run::run_mapping;
-pub use summary::{RunSummary, TableSummary};
+pub use summary::{normalize_reason, RunSummary, TableSummary};
 pub use undo::{undo_mapping, UndoOptions, UndoReport};

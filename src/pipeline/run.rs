@@ -14,6 +14,7 @@ use crate::mapping::Mapping;
 use crate::sink::{LockOutcome, Target, TargetError};
 use crate::source::{self, Source, SourceError};
 use crate::tracking::passes::{PassKind, PassRow};
+use crate::tracking::samples::Sampler;
 use crate::tracking::{Holder, NewRun, Progress, RunStatus};
 use crate::transform::{BoundTable, Transformer};
 use std::sync::atomic::Ordering;
@@ -143,6 +144,7 @@ async fn run_locked(
             options: options.to_string(),
         })
         .await?;
+    let run_started = Instant::now();
     target.heartbeat(&name, run_id).await?;
     // The undo journal: what the checkpoint was, and a shadow table per table.
     let mut tables = tables;
@@ -201,6 +203,7 @@ async fn run_locked(
         base_committed: resume.as_ref().map_or(0, |(_, cp)| cp.records_committed),
         fingerprint,
         resolve: target.store().unresolved_errors(&name).await? > 0,
+        started: run_started,
     };
     let mut summary = stream(
         target,
@@ -216,6 +219,20 @@ async fn run_locked(
     summary.resumed_from = resume_info.map(|(r, p, _)| (r, p));
     summary.pass = Some(pass_row);
     Ok(summary)
+}
+
+/// The counts a progress sample keeps: read, written, filtered, failed.
+fn counts(c: &Counters) -> [i64; 4] {
+    [c.read, c.written, c.filtered, c.failed]
+}
+
+/// Queue a progress sample for the next batch when one is due.
+fn sample(sampler: &mut Option<Sampler>, writer: Option<&mut Writer<'_>>, c: &Counters) {
+    if let (Some(s), Some(w)) = (sampler.as_mut(), writer) {
+        if let Some(sample) = s.due(counts(c)) {
+            w.queue_sample(sample);
+        }
+    }
 }
 
 /// Where `lookup()` finds its ids: a dry run creates no tracking tables, so
@@ -319,6 +336,9 @@ async fn stream(
             .iter()
             .any(|t| t.deletes != crate::mapping::DeletePolicy::Keep))
     .then(super::deletions::Produced::default);
+    // Progress samples for `cutover report`: at most one a second, each saved
+    // with the batch after it (no statement of its own), the last at the end.
+    let mut sampler = run.as_ref().map(|r| Sampler::new(r.started));
     let mut heartbeat = tokio::time::interval(opts.heartbeat);
     heartbeat.tick().await;
     loop {
@@ -337,6 +357,7 @@ async fn stream(
                         break;
                     }
                 }
+                sample(&mut sampler, writer.as_mut(), &c);
                 continue;
             }
             _ = heartbeat.tick() => {
@@ -429,13 +450,16 @@ async fn stream(
             failed: c.failed,
             seconds: started.elapsed().as_secs_f64(),
         });
+        sample(&mut sampler, writer.as_mut(), &c);
         if cancel.is_cancelled() {
             interrupted = true;
             break;
         }
     }
+    let mut last_samples = Vec::new();
     if let Some(w) = writer.as_mut() {
         w.finish(&mut c, &mut fatal).await;
+        last_samples = w.take_samples();
     }
     drop(writer);
     if let (Some(what), None) = (stages.stop(), &fatal) {
@@ -464,6 +488,12 @@ async fn stream(
         interrupted
             .then(|| "interrupted (Ctrl-C); run again to resume from the checkpoint".to_string())
     });
+    if let (Some(r), Some(s)) = (&run, &sampler) {
+        last_samples.push(s.take(counts(&c)));
+        if let Err(e) = target.store().record_samples(r.run_id, &last_samples).await {
+            warn!(target: super::LOG_TARGET, mapping = %name, "could not record the last progress sample: {e}");
+        }
+    }
     if let Some(r) = &run {
         target
             .store()

@@ -118,12 +118,18 @@ impl Counters {
     }
 }
 
+/// An error message without the value it quotes first (`'12a' is not an
+/// integer` → `<value> is not an integer`): failures are grouped by it.
+pub fn normalize_reason(message: &str) -> String {
+    match message.find("' ") {
+        Some(i) if message.starts_with('\'') => format!("<value>{}", &message[i + 1..]),
+        _ => message.to_string(),
+    }
+}
+
 fn group_reason(e: &ErrorRow) -> String {
     // Group by column and the reason without the quoted value.
-    let msg = match e.message.find("' ") {
-        Some(i) if e.message.starts_with('\'') => format!("<value>{}", &e.message[i + 1..]),
-        _ => e.message.clone(),
-    };
+    let msg = normalize_reason(&e.message);
     match &e.column {
         Some(c) => format!("{}: {c}: {msg}", e.stage),
         None => format!("{}: {msg}", e.stage),

@@ -10,6 +10,7 @@ use super::summary::Counters;
 use super::{Cancel, RunError};
 use crate::record::Position;
 use crate::sink::{write_batch, BatchResult, BatchTx, Target, TargetError};
+use crate::tracking::samples::Sample;
 use crate::tracking::Progress;
 use crate::transform::{Outcome, Transformed, Transformer};
 use futures_util::stream::FuturesUnordered;
@@ -149,6 +150,7 @@ async fn write_parallel(
                     position: Some(pos),
                     records_committed: records,
                     tables: Vec::new(),
+                    samples: Vec::new(),
                     ..template.clone()
                 };
                 if let Err(f) = tx.save_progress(&cp).await {
@@ -197,6 +199,8 @@ pub(super) struct RunCtx {
     pub pass_id: i64,
     /// Keep the keys of the records read (a delta pass with deletions).
     pub collect_keys: bool,
+    /// When the run row was written: progress samples count from there.
+    pub started: Instant,
 }
 
 /// Writes the batches of one run, serially or in parallel.
@@ -218,6 +222,8 @@ pub(super) struct Writer<'a> {
     open: Option<Box<dyn BatchTx>>,
     pending: usize,
     last_commit: Instant,
+    /// Progress samples waiting for the next batch, which saves them.
+    samples: Vec<Sample>,
 }
 
 impl<'a> Writer<'a> {
@@ -247,7 +253,18 @@ impl<'a> Writer<'a> {
             open: None,
             pending: 0,
             last_commit: Instant::now(),
+            samples: Vec::new(),
         }
+    }
+
+    /// A progress sample to save with the next batch.
+    pub fn queue_sample(&mut self, s: Sample) {
+        self.samples.push(s);
+    }
+
+    /// The samples no batch took (after [`Writer::finish`]).
+    pub fn take_samples(&mut self) -> Vec<Sample> {
+        std::mem::take(&mut self.samples)
     }
 
     /// Whether a batch transaction of this run is open (the serial writer's,
@@ -313,12 +330,16 @@ impl<'a> Writer<'a> {
             .collect();
         let (tx, rx) = tokio::sync::watch::channel(false);
         self.keys_in_flight.push((keys, rx));
+        let template = Progress {
+            samples: std::mem::take(&mut self.samples),
+            ..self.template.clone()
+        };
         let fut = write_parallel(
             self.target,
             self.transformer,
             batch,
             self.seq,
-            self.template.clone(),
+            template,
             self.run.resolve,
             self.order,
             wait_for,
@@ -345,6 +366,7 @@ impl<'a> Writer<'a> {
         let mut progress = Progress {
             position: batch.last().map(|t| t.next.clone()),
             records_committed: self.run.base_committed + c.read + batch.len() as i64,
+            samples: std::mem::take(&mut self.samples),
             ..self.template.clone()
         };
         let mut attempt = 0;

@@ -229,6 +229,24 @@ pub trait Source: Send {
     fn describe(&self) -> String;
     /// Read again the one record that starts at `pos` (for `cutover retry`).
     fn read_at(&mut self, pos: &Position) -> Result<Option<RawRecord>, SourceError>;
+    /// How many records the source holds from where it stands (`cutover report
+    /// --production-source`); by default counted by reading them all, without
+    /// decoding.
+    fn count(&mut self) -> Result<u64, SourceError> {
+        count_by_reading(self)
+    }
+}
+
+/// Count records by reading them through to the end (nothing is decoded).
+pub fn count_by_reading<S: Source + ?Sized>(s: &mut S) -> Result<u64, SourceError> {
+    let mut n = 0u64;
+    loop {
+        let batch = s.next_batch(10_000)?;
+        if batch.is_empty() {
+            return Ok(n);
+        }
+        n += batch.len() as u64;
+    }
 }
 
 /// Open the source of a mapping.

@@ -218,8 +218,9 @@ pub async fn save_keymap(
     Ok(())
 }
 
-/// Add a batch's counts to its run and tables, move the checkpoint, and touch
-/// the lock row's heartbeat, all in the batch's transaction.
+/// Add a batch's counts to its run and tables, move the checkpoint, save the
+/// progress samples and touch the lock row's heartbeat, all in the batch's
+/// transaction.
 pub async fn save_progress(db: &mut dyn Exec, p: &Progress) -> Result<(), DbFailure> {
     let d = db.dialect();
     let now = now_text();
@@ -306,6 +307,9 @@ pub async fn save_progress(db: &mut dyn Exec, p: &Progress) -> Result<(), DbFail
             ],
         )
         .await?;
+    }
+    if !p.samples.is_empty() {
+        super::samples::save_samples(db, p.run_id, &p.samples).await?;
     }
     db.execute(
         "UPDATE cutover_locks SET heartbeat_at = ? WHERE mapping = ?",

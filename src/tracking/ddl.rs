@@ -103,6 +103,27 @@ pub const SQLITE: &[&str] = &[
         journal INTEGER NOT NULL,
         checkpoint TEXT,
         undone_by INTEGER)",
+    "CREATE TABLE IF NOT EXISTS cutover_run_samples (
+        run_id INTEGER NOT NULL,
+        elapsed_s INTEGER NOT NULL,
+        elapsed_ms INTEGER NOT NULL,
+        records_read INTEGER NOT NULL,
+        records_written INTEGER NOT NULL,
+        records_filtered INTEGER NOT NULL,
+        records_failed INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, elapsed_s))",
+    "CREATE TABLE IF NOT EXISTS cutover_verifies (
+        id INTEGER PRIMARY KEY,
+        mapping TEXT NOT NULL,
+        run_id INTEGER,
+        verdict TEXT NOT NULL,
+        sampled INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        report TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS cutover_verifies_mapping ON cutover_verifies (mapping, id)",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -207,6 +228,27 @@ pub const POSTGRES: &[&str] = &[
         journal BOOLEAN NOT NULL,
         checkpoint TEXT,
         undone_by BIGINT)",
+    "CREATE TABLE IF NOT EXISTS cutover_run_samples (
+        run_id BIGINT NOT NULL,
+        elapsed_s BIGINT NOT NULL,
+        elapsed_ms BIGINT NOT NULL,
+        records_read BIGINT NOT NULL,
+        records_written BIGINT NOT NULL,
+        records_filtered BIGINT NOT NULL,
+        records_failed BIGINT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, elapsed_s))",
+    "CREATE TABLE IF NOT EXISTS cutover_verifies (
+        id BIGSERIAL PRIMARY KEY,
+        mapping TEXT NOT NULL,
+        run_id BIGINT,
+        verdict TEXT NOT NULL,
+        sampled BOOLEAN NOT NULL DEFAULT FALSE,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        duration_ms BIGINT NOT NULL,
+        report TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS cutover_verifies_mapping ON cutover_verifies (mapping, id)",
 ];
 
 pub const MYSQL: &[&str] = &[
@@ -312,6 +354,27 @@ pub const MYSQL: &[&str] = &[
         journal BOOLEAN NOT NULL,
         checkpoint TEXT,
         undone_by BIGINT) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_run_samples (
+        run_id BIGINT NOT NULL,
+        elapsed_s BIGINT NOT NULL,
+        elapsed_ms BIGINT NOT NULL,
+        records_read BIGINT NOT NULL,
+        records_written BIGINT NOT NULL,
+        records_filtered BIGINT NOT NULL,
+        records_failed BIGINT NOT NULL,
+        recorded_at VARCHAR(32) NOT NULL,
+        PRIMARY KEY (run_id, elapsed_s)) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_verifies (
+        id BIGINT AUTO_INCREMENT PRIMARY KEY,
+        mapping VARCHAR(255) NOT NULL,
+        run_id BIGINT,
+        verdict VARCHAR(16) NOT NULL,
+        sampled BOOLEAN NOT NULL DEFAULT FALSE,
+        started_at VARCHAR(32) NOT NULL,
+        finished_at VARCHAR(32) NOT NULL,
+        duration_ms BIGINT NOT NULL,
+        report MEDIUMTEXT NOT NULL,
+        KEY cutover_verifies_mapping (mapping, id)) CHARACTER SET utf8mb4",
 ];
 
 /// The statements that create the tracking tables on a dialect.

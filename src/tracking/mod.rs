@@ -1,6 +1,7 @@
 //! The tracking tables on the target (`cutover_runs`, `cutover_checkpoints`,
-//! `cutover_errors`, `cutover_keymap`, plus `cutover_run_tables` and
-//! `cutover_locks`): their row types and the rules around them (who holds a
+//! `cutover_errors`, `cutover_keymap`, plus `cutover_run_tables`,
+//! `cutover_locks`, the progress [`samples`] and the recorded [`verifies`]):
+//! their row types and the rules around them (who holds a
 //! run lock, when a run may resume). [`store`] reads and writes them for every
 //! dialect; [`ddl`] creates them.
 
@@ -8,7 +9,9 @@ pub mod batch;
 pub mod ddl;
 pub mod journal;
 pub mod passes;
+pub mod samples;
 pub mod store;
+pub mod verifies;
 
 pub use store::Store;
 
@@ -144,6 +147,12 @@ pub struct ErrorFilter {
     pub run_id: Option<i64>,
     pub unresolved_only: bool,
     pub limit: Option<i64>,
+    /// Only errors of this stage (read, transform, load).
+    pub stage: Option<String>,
+    /// Only errors of this column (`table.column`).
+    pub column: Option<String>,
+    /// Only errors whose message contains this text.
+    pub reason: Option<String>,
 }
 
 /// What one committed batch adds, saved in the batch's transaction.
@@ -164,6 +173,8 @@ pub struct Progress {
     pub source_fingerprint: String,
     /// The pass the batch belongs to (rows written are stamped with it).
     pub pass_id: i64,
+    /// Progress samples taken since the last batch, saved with this one.
+    pub samples: Vec<samples::Sample>,
 }
 
 /// Who holds (or wants) a mapping's run lock.

@@ -323,6 +323,23 @@ impl<'a> Store<'a> {
         if f.unresolved_only {
             sql.push_str(" AND resolved_at IS NULL");
         }
+        if let Some(s) = &f.stage {
+            sql.push_str(" AND stage = ?");
+            args.push(Arg::Text(s));
+        }
+        if let Some(col) = &f.column {
+            sql.push_str(" AND column_name = ?");
+            args.push(Arg::Text(col));
+        }
+        if let Some(r) = &f.reason {
+            // A plain substring test (LIKE would read % and _ in the text).
+            sql.push_str(match self.dialect() {
+                Dialect::Sqlite => " AND instr(message, ?) > 0",
+                Dialect::Postgres => " AND strpos(message, ?) > 0",
+                Dialect::Mysql => " AND LOCATE(?, message) > 0",
+            });
+            args.push(Arg::Text(r));
+        }
         sql.push_str(" ORDER BY id");
         if let Some(l) = f.limit {
             sql.push_str(" LIMIT ?");

@@ -51,6 +51,7 @@ fn merge_progress(acc: &mut Progress, p: &Progress) {
         acc.position = p.position.clone();
         acc.records_committed = p.records_committed;
     }
+    acc.samples.extend(p.samples.iter().cloned());
 }
 
 /// Records per savepoint on SQLite: its sub-journal holds a copy of every page

@@ -60,4 +60,9 @@ pub trait Driver: Send {
     fn connect_error(&self, message: String) -> SourceError;
     /// The error when a lost connection did not come back after `attempts`.
     fn lost_error(&self, attempts: u32, message: String) -> SourceError;
+    /// The rows of the relation, counted by the server (`None`: it cannot;
+    /// the source then pages through them).
+    fn count(&mut self) -> Result<Option<u64>, Failure> {
+        Ok(None)
+    }
 }

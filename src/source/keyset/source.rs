@@ -185,6 +185,13 @@ impl<D: Driver> Source for KeysetSource<D> {
         let row = self.call(|d| d.lookup(key))?;
         Ok(row.map(|r| self.record(r)))
     }
+
+    fn count(&mut self) -> Result<u64, SourceError> {
+        match self.call(|d| d.count())? {
+            Some(n) => Ok(n),
+            None => super::super::count_by_reading(self),
+        }
+    }
 }
 
 #[cfg(test)]

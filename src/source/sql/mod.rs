@@ -471,6 +471,16 @@ impl Driver for SqlDriver {
         self.fetch_records(&sql, &binds)
     }
 
+    fn count(&mut self) -> Result<Option<u64>, Failure> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {}", self.relation_sql());
+        let rows = self.fetch(&sql, &[])?;
+        Ok(rows.first().and_then(|r| r.get("n")).and_then(|v| match v {
+            Value::Number(n) => n.to_string().parse().ok(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }))
+    }
+
     fn lookup(&mut self, key: &[Value]) -> Result<Option<Row>, Failure> {
         let types = self.key_types()?;
         let binds = key_binds(&types, &self.spec.key, key)?;
