@@ -1,5 +1,6 @@
 pub mod util;
 
+mod browser;
 mod datasets;
 mod errors_and_plan;
 mod examples;
@@ -10,6 +11,8 @@ mod init_sql;
 mod logs_and_secrets;
 mod migrate_d1;
 mod mssql;
+mod report;
+mod report_json;
 mod resume;
 mod safety;
 mod secrets;
