@@ -184,7 +184,10 @@ fn print_text(r: &Report) {
     }
     let t = &r.totals;
     rows.push(vec![
-        format!("all {} mappings", r.mappings.len()),
+        match r.mappings.len() {
+            1 => "all 1 mapping".to_string(),
+            n => format!("all {n} mappings"),
+        },
         String::new(),
         duration(t.seconds),
         thousands(t.records_read),
@@ -197,7 +200,7 @@ fn print_text(r: &Report) {
     print_table(&rows, "");
     for m in r.mappings.iter().filter(|m| !m.failures.is_empty()) {
         println!(
-            "\n{}: {} unresolved error rows, by reason:",
+            "\n{}: {} unresolved error rows; records failing, by reason:",
             m.mapping,
             thousands(m.errors_unresolved)
         );

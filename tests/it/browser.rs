@@ -222,12 +222,13 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// A PNG of the whole page at the window's width.
-    pub fn screenshot(&mut self, path: &Path) {
+    /// A PNG of the whole page at the window's width (`whole` false: only
+    /// what the window shows).
+    pub fn screenshot(&mut self, path: &Path, whole: bool) {
         use base64::Engine;
         let r = self.call(
             "Page.captureScreenshot",
-            json!({"format": "png", "captureBeyondViewport": true}),
+            json!({"format": "png", "captureBeyondViewport": whole}),
         );
         let png = base64::engine::general_purpose::STANDARD
             .decode(r["data"].as_str().expect("screenshot data"))
