@@ -43,12 +43,14 @@ impl Sampler {
         }
     }
 
-    /// A sample of these counts (read, written, filtered, failed), when one is due.
+    /// A sample of these counts (read, written, filtered, failed), when one is
+    /// due: a second after the last one, once some records are counted.
     pub fn due(&mut self, counts: [i64; 4]) -> Option<Sample> {
         let now = std::time::Instant::now();
-        if self
-            .last
-            .is_some_and(|l| now.duration_since(l) < std::time::Duration::from_secs(1))
+        if counts[0] == 0
+            || self
+                .last
+                .is_some_and(|l| now.duration_since(l) < std::time::Duration::from_secs(1))
         {
             return None;
         }
@@ -169,6 +171,7 @@ mod tests {
     #[test]
     fn one_sample_per_second_at_most() {
         let mut s = Sampler::new(std::time::Instant::now());
+        assert!(s.due([0, 0, 0, 0]).is_none(), "nothing counted yet");
         assert!(s.due([1, 1, 0, 0]).is_some(), "the first one is due");
         assert!(s.due([2, 2, 0, 0]).is_none(), "not again within the second");
         let last = s.take([3, 2, 0, 1]);

@@ -83,7 +83,7 @@ fn charts(m: &MappingReport) -> String {
         if svg.is_empty() {
             let _ = write!(
                 s,
-                r#"<p class="notrecorded" data-run="{}">Run {}: no progress samples recorded (runs before this version of cutover record none).</p>"#,
+                r#"<p class="notrecorded" data-run="{}">Run {}: no progress samples recorded (retry runs, and runs by cutover versions before the report, record none).</p>"#,
                 r.id, r.id
             );
             continue;
