@@ -10,7 +10,7 @@ use crate::pipeline::normalize_reason;
 use crate::sink::Target;
 use crate::tracking::passes::{PassKind, PassRow};
 use crate::tracking::verifies::ErrorMessage;
-use crate::tracking::RunRow;
+use crate::tracking::{RunRow, RunStatus};
 use std::collections::HashMap;
 
 /// Example keys kept per failure reason.
@@ -90,20 +90,29 @@ fn failure_groups(mapping: &str, target: &str, msgs: Vec<ErrorMessage>) -> Vec<F
     groups
 }
 
-/// Which run starts the reported pass: the start of the last full pass, else
-/// (runs from before passes were recorded) the last run that was not a retry.
+/// A run that is neither a pass nor a retry: `retry` or `undo` (by its options).
+fn other_kind(options: &serde_json::Value) -> Option<&'static str> {
+    if options.get("retry").and_then(serde_json::Value::as_bool) == Some(true) {
+        Some("retry")
+    } else if options.get("kind").and_then(serde_json::Value::as_str) == Some("undo") {
+        Some("undo")
+    } else {
+        None
+    }
+}
+
+/// Which run starts the reported pass: the start of the last full pass that
+/// was not undone, else (runs from before passes were recorded) the last run
+/// that was not a retry or an undo.
 fn pass_start(runs: &[RunRow], passes: &HashMap<i64, PassRow>) -> Option<i64> {
-    let is_retry = |r: &RunRow| {
-        serde_json::from_str::<serde_json::Value>(&r.options)
-            .ok()
-            .and_then(|o| o.get("retry").and_then(serde_json::Value::as_bool))
-            .unwrap_or(false)
-    };
+    let other =
+        |r: &RunRow| other_kind(&serde_json::from_str(&r.options).unwrap_or_default()).is_some();
     runs.iter()
         .rev()
+        .filter(|r| r.status != RunStatus::Undone)
         .find(|r| match passes.get(&r.id) {
             Some(p) => p.kind == PassKind::Full && p.pass_id == r.id,
-            None => !is_retry(r),
+            None => !other(r),
         })
         .or_else(|| runs.first())
         .map(|r| r.id)
@@ -117,12 +126,10 @@ async fn run_report(
 ) -> Result<RunReport, ReportError> {
     let options: serde_json::Value = serde_json::from_str(&r.options).unwrap_or_default();
     let opt_int = |k: &str| options.get(k).and_then(serde_json::Value::as_i64);
-    let kind = match pass {
-        Some(p) => p.kind.to_string(),
-        None if options.get("retry").and_then(serde_json::Value::as_bool) == Some(true) => {
-            "retry".into()
-        }
-        None => "full".into(),
+    let kind = match (pass, other_kind(&options)) {
+        (Some(p), _) => p.kind.to_string(),
+        (None, Some(k)) => k.into(),
+        (None, None) => "full".into(),
     };
     let end = r.finished_at.as_deref().or(r.heartbeat_at.as_deref());
     let seconds = end.and_then(|e| seconds_between(&r.started_at, e));
@@ -352,6 +359,59 @@ mod tests {
         );
         assert_eq!(g[1].id(), "read: invalid JSON");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    fn run(id: i64, status: RunStatus, options: &str) -> RunRow {
+        RunRow {
+            id,
+            mapping: "m".into(),
+            mapping_checksum: String::new(),
+            status,
+            started_at: String::new(),
+            finished_at: None,
+            heartbeat_at: None,
+            records_read: 0,
+            records_written: 0,
+            records_filtered: 0,
+            records_failed: 0,
+            rows_written: 0,
+            rows_unchanged: 0,
+            rows_inserted: None,
+            dry_run: false,
+            host: String::new(),
+            pid: 0,
+            options: options.into(),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn the_reported_pass_is_the_last_full_pass_not_undone() {
+        let pass = |run_id: i64, pass_id: i64| PassRow {
+            run_id,
+            pass_id,
+            kind: PassKind::Full,
+            watermark: None,
+            low: None,
+            high: None,
+            high_key: None,
+            mapping_checksum: String::new(),
+        };
+        let passes: HashMap<i64, PassRow> =
+            [(1, pass(1, 1)), (2, pass(2, 1)), (4, pass(4, 4))].into();
+        let ok = RunStatus::Succeeded;
+        let runs = vec![
+            run(1, RunStatus::Interrupted, "{}"),
+            run(2, ok, "{}"),                // resumes the pass of run 1
+            run(3, ok, r#"{"retry":true}"#), // no pass
+            run(4, RunStatus::Undone, "{}"),
+            run(5, ok, r#"{"kind":"undo","runs":[4]}"#),
+        ];
+        assert_eq!(pass_start(&runs, &passes), Some(1));
+        assert_eq!(pass_start(&runs[..2], &passes), Some(1));
+        // Runs from before passes were recorded: the last one that loaded.
+        assert_eq!(pass_start(&runs[..3], &HashMap::new()), Some(2));
+        assert_eq!(pass_start(&[], &passes), None);
     }
 
     #[test]

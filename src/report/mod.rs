@@ -115,7 +115,7 @@ pub struct TableRows {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub id: i64,
-    /// `full`, `delta` or `retry`.
+    /// `full`, `delta`, `retry` or `undo`.
     pub kind: String,
     /// Part of the reported pass (else a later delta pass, retry or rerun).
     pub in_pass: bool,
