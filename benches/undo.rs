@@ -13,31 +13,11 @@
 
 mod common;
 
-use common::{measured, psql, Measured};
+use common::{measured, psql, write_dumps, Measured};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CUTOVER: &str = env!("CARGO_BIN_EXE_cutover");
-
-/// The dump, and the same dump with 10 % of the records changed.
-fn write_dumps(first: &Path, changed: &Path, n: u64) {
-    use std::io::Write;
-    let mut a = std::io::BufWriter::new(std::fs::File::create(first).expect("dump"));
-    let mut b = std::io::BufWriter::new(std::fs::File::create(changed).expect("dump"));
-    for i in 0..n {
-        let line = |score: u64| {
-            format!(
-                "{{\"key\":\"k{i:012}\",\"value\":{{\"id\":{i},\"title\":\"title {i} ü — naïve café\",\"score\":{score},\"meta\":{{\"a\":{},\"tags\":[\"x\",\"y\"]}}}}}}\n",
-                i % 97
-            )
-        };
-        a.write_all(line(i * 7).as_bytes()).expect("write");
-        let score = if i % 10 == 0 { i * 7 + 1 } else { i * 7 };
-        b.write_all(line(score).as_bytes()).expect("write");
-    }
-    a.flush().expect("flush");
-    b.flush().expect("flush");
-}
 
 /// A target's name and how to make a fresh database on it (its URL).
 type Fresh = Box<dyn Fn(&str) -> String>;
@@ -60,7 +40,7 @@ fn main() {
     let first = dir.join(format!("undo-kv-{n}.jsonl"));
     let changed = dir.join(format!("undo-kv-{n}-changed.jsonl"));
     if !first.exists() || !changed.exists() {
-        write_dumps(&first, &changed, n);
+        write_dumps(&first, &changed, n, 10, None)
     }
     let schema = dir.join("undo-schema");
     std::fs::create_dir_all(&schema).expect("schema dir");

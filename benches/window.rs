@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{measured, psql, Measured};
+use common::{measured, psql, write_dumps, Measured};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -242,30 +242,6 @@ fn main() {
     }
 }
 
-/// A JSON Lines dump of `n` records (the shape of the load bench's) with 1 % of
-/// the values changed and 0.1 % of the records gone in `changed`.
-fn write_dumps(first: &Path, changed: &Path, n: u64) {
-    use std::io::Write;
-    let mut a = std::io::BufWriter::new(std::fs::File::create(first).expect("dump"));
-    let mut b = std::io::BufWriter::new(std::fs::File::create(changed).expect("dump"));
-    for i in 0..n {
-        let line = |score: u64| {
-            format!(
-                "{{\"key\":\"k{i:012}\",\"value\":{{\"id\":{i},\"title\":\"title {i} ü — naïve café\",\"score\":{score},\"meta\":{{\"a\":{},\"tags\":[\"x\",\"y\"]}}}}}}\n",
-                i % 97
-            )
-        };
-        a.write_all(line(i * 7).as_bytes()).expect("write");
-        if i % 1000 == 500 {
-            continue;
-        }
-        let score = if i % 100 == 0 { i * 7 + 1 } else { i * 7 };
-        b.write_all(line(score).as_bytes()).expect("write");
-    }
-    a.flush().expect("flush");
-    b.flush().expect("flush");
-}
-
 /// Passes over dumps into SQLite: the first load without and with deletions
 /// carried over (the rows each pass writes are then kept in `cutover_rows`),
 /// and a second pass over a newer dump with 1 % changed and 0.1 % gone.
@@ -273,7 +249,7 @@ fn dumps(dir: &Path, n: u64) {
     let first = dir.join(format!("window-kv-{n}.jsonl"));
     let changed = dir.join(format!("window-kv-{n}-changed.jsonl"));
     if !first.exists() || !changed.exists() {
-        write_dumps(&first, &changed, n);
+        write_dumps(&first, &changed, n, 100, Some(1000))
     }
     let schema = dir.join("window-kv-schema");
     std::fs::create_dir_all(&schema).expect("schema dir");

@@ -70,3 +70,40 @@ pub fn psql(url: &str, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A JSON Lines dump of `n` records (`{"key": "k…", "value": {id, title, score,
+/// meta}}`) in `first`, and in `changed` the same dump with the score of every
+/// `change_every`-th record moved and, with `drop_every`, every such record
+/// (at offset `drop_every / 2`) gone.
+#[allow(dead_code)] // used by the window and undo benches
+pub fn write_dumps(
+    first: &std::path::Path,
+    changed: &std::path::Path,
+    n: u64,
+    change_every: u64,
+    drop_every: Option<u64>,
+) {
+    use std::io::Write;
+    let mut a = std::io::BufWriter::new(std::fs::File::create(first).expect("dump"));
+    let mut b = std::io::BufWriter::new(std::fs::File::create(changed).expect("dump"));
+    for i in 0..n {
+        let line = |score: u64| {
+            format!(
+                "{{\"key\":\"k{i:012}\",\"value\":{{\"id\":{i},\"title\":\"title {i} ü — naïve café\",\"score\":{score},\"meta\":{{\"a\":{},\"tags\":[\"x\",\"y\"]}}}}}}\n",
+                i % 97
+            )
+        };
+        a.write_all(line(i * 7).as_bytes()).expect("write");
+        if drop_every.is_some_and(|d| i % d == d / 2) {
+            continue;
+        }
+        let score = if i % change_every == 0 {
+            i * 7 + 1
+        } else {
+            i * 7
+        };
+        b.write_all(line(score).as_bytes()).expect("write");
+    }
+    a.flush().expect("flush");
+    b.flush().expect("flush");
+}

@@ -111,14 +111,7 @@ async fn retry_locked(
         serde_json::json!({"retry": true, "records": todo.len(), "target": target.display_url()});
     let run_id = target
         .store()
-        .start_run(&NewRun {
-            mapping: name.clone(),
-            checksum: mapping.checksum.clone(),
-            dry_run: false,
-            host: crate::tracking::this_host(),
-            pid: std::process::id(),
-            options: options.to_string(),
-        })
+        .start_run(&NewRun::here(mapping, &options))
         .await?;
     let mut summary = RetrySummary {
         mapping: name.clone(),

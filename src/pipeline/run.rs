@@ -135,14 +135,7 @@ async fn run_locked(
     });
     let run_id = target
         .store()
-        .start_run(&NewRun {
-            mapping: name.clone(),
-            checksum: mapping.checksum.clone(),
-            dry_run: false,
-            host: crate::tracking::this_host(),
-            pid: std::process::id(),
-            options: options.to_string(),
-        })
+        .start_run(&NewRun::here(&mapping, &options))
         .await?;
     let run_started = Instant::now();
     target.heartbeat(&name, run_id).await?;

@@ -70,6 +70,20 @@ pub struct NewRun {
     pub options: String,
 }
 
+impl NewRun {
+    /// A run of `mapping` by this process (not a dry run) with these options.
+    pub fn here(mapping: &crate::mapping::Mapping, options: &serde_json::Value) -> NewRun {
+        NewRun {
+            mapping: mapping.name.clone(),
+            checksum: mapping.checksum.clone(),
+            dry_run: false,
+            host: this_host(),
+            pid: std::process::id(),
+            options: options.to_string(),
+        }
+    }
+}
+
 /// A row of `cutover_runs`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {

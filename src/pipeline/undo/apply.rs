@@ -35,14 +35,7 @@ pub(super) async fn apply(
     });
     let undo_run = target
         .store()
-        .start_run(&NewRun {
-            mapping: name.clone(),
-            checksum: mapping.checksum.clone(),
-            dry_run: false,
-            host: crate::tracking::this_host(),
-            pid: std::process::id(),
-            options: options.to_string(),
-        })
+        .start_run(&NewRun::here(mapping, &options))
         .await?;
     report.undo_run = Some(undo_run);
     target.heartbeat(name, undo_run).await?;

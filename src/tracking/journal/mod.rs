@@ -132,7 +132,7 @@ pub fn row_hashes(table: &BoundTable, vals: &[SqlValue]) -> String {
     let mut out = String::with_capacity(16 * vals.len());
     for (i, v) in vals.iter().enumerate() {
         let n = norm(&table.types[i], comparable_text(v).as_deref());
-        out.push_str(&format!("{:016x}", cell_hash(n.as_deref())));
+        push_hex(&mut out, cell_hash(n.as_deref()));
     }
     out
 }
@@ -142,9 +142,15 @@ pub fn text_hashes(table: &BoundTable, cells: &[Option<String>]) -> String {
     let mut out = String::with_capacity(16 * cells.len());
     for (i, c) in cells.iter().enumerate() {
         let n = norm(&table.types[i], c.as_deref());
-        out.push_str(&format!("{:016x}", cell_hash(n.as_deref())));
+        push_hex(&mut out, cell_hash(n.as_deref()));
     }
     out
+}
+
+/// Append a hash as 16 hex digits (no string per cell).
+fn push_hex(out: &mut String, h: u64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{h:016x}");
 }
 
 fn cell_hash(n: Option<&str>) -> u64 {
