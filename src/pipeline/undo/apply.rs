@@ -140,7 +140,7 @@ async fn apply_entries(
     loop {
         let page = {
             let mut db = target.exec();
-            journal::entries(&mut *db, name, first, i64::MAX, 100).await?
+            journal::entries(&mut *db, name, first, i64::MAX, super::ENTRIES_PER_READ).await?
         };
         if page.is_empty() {
             break;

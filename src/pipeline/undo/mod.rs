@@ -70,6 +70,10 @@ pub struct UndoReport {
     pub nothing: Option<String>,
 }
 
+/// Journal entries read at a time: each holds a batch's rows (their keys and
+/// hashes), so a few at a time keep undo's memory flat.
+pub(super) const ENTRIES_PER_READ: i64 = 4;
+
 /// Conflicts listed at most (all are counted).
 const MAX_CONFLICTS: usize = 1000;
 
@@ -224,7 +228,7 @@ async fn plan(
     let mut seen: HashSet<u64> = HashSet::new();
     let mut before = i64::MAX;
     loop {
-        let page = journal::entries(&mut *db, name, first, before, 200)
+        let page = journal::entries(&mut *db, name, first, before, ENTRIES_PER_READ)
             .await
             .map_err(&c)?;
         let Some(last) = page.last() else { break };

@@ -348,7 +348,9 @@ fn entry(r: &crate::db::Row) -> Result<Entry, DbFailure> {
     })
 }
 
-/// The journal entries of these runs, newest first, `limit` at a time below `before`.
+/// The journal entries of these runs, newest first, `limit` at a time below
+/// `before`. The ids are found first (the index answers that, without reading
+/// the entries' large columns to sort them), then their rows by key.
 pub async fn entries(
     db: &mut dyn Exec,
     mapping: &str,
@@ -356,10 +358,27 @@ pub async fn entries(
     before: i64,
     limit: i64,
 ) -> Result<Vec<Entry>, DbFailure> {
+    let ids = db
+        .fetch(
+            &format!("SELECT id FROM cutover_journal WHERE mapping = ? AND run_id >= ? AND id < ? ORDER BY id DESC LIMIT {limit}"),
+            &[Arg::Text(mapping), Arg::Int(first_run), Arg::Int(before)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = db
         .fetch(
-            &format!("SELECT id, run_id, table_name, kind, copied, row_keys, after_hashes FROM cutover_journal WHERE mapping = ? AND run_id >= ? AND id < ? ORDER BY id DESC LIMIT {limit}"),
-            &[Arg::Text(mapping), Arg::Int(first_run), Arg::Int(before)],
+            &format!("SELECT id, run_id, table_name, kind, copied, row_keys, after_hashes FROM cutover_journal WHERE id IN ({list}) ORDER BY id DESC"),
+            &[],
         )
         .await?;
     rows.iter().map(entry).collect()
