@@ -325,7 +325,7 @@ pub async fn verify(
                         failing_unexplained += 1;
                     }
                 }
-                Outcome::Filtered => {}
+                Outcome::Filtered | Outcome::Unchanged { .. } => {}
                 Outcome::Rows { rows, secrets, .. } => {
                     for (n, (ti, values)) in rows.iter().enumerate() {
                         let t = &tables[*ti];

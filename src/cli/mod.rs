@@ -107,8 +107,10 @@ pub enum Command {
         #[arg(long)]
         restart: bool,
         /// Read the whole source even where a delta pass would read only what
-        /// changed since the last succeeded pass (a `watermark` source); the way
-        /// out when the source's high-water mark went backwards.
+        /// changed since the last succeeded pass (a `watermark` source), and write
+        /// every record again, also those read exactly as the pass that last wrote
+        /// them (otherwise skipped); the way out when the source's high-water mark
+        /// went backwards or target rows were changed by hand.
         #[arg(long)]
         full: bool,
         /// Let this pass delete up to N rows per table where `max_deletes` would

@@ -50,8 +50,18 @@ fn print_summary(s: &RunSummary) {
         "  records: {} read, {} written, {} filtered, {} failed",
         s.records_read, s.records_written, s.records_filtered, s.records_failed
     );
-    // Inserted and updated are shown where the target tells them apart.
-    let split = !s.dry_run && s.tables.iter().any(|t| t.rows_inserted.is_some());
+    if s.records_unchanged > 0 {
+        println!(
+            "  of the written records, {} read exactly as the pass that last wrote them (skipped: not transformed, their rows left as they are; --full writes every record again)",
+            s.records_unchanged
+        );
+    }
+    // Inserted and updated are shown where the target tells them apart (a
+    // table no row was sent to tells nothing: every record was skipped).
+    let split = !s.dry_run
+        && s.tables
+            .iter()
+            .any(|t| t.rows_inserted.is_some() && t.rows_written + t.rows_unchanged > 0);
     let mut head = vec!["table".to_string()];
     if s.dry_run {
         head.push("rows".into());

@@ -119,6 +119,8 @@ impl DryCount {
                     }
                 }
                 Outcome::Filtered => c.filtered += 1,
+                // Dry runs keep no digests; counted as a written record would be.
+                Outcome::Unchanged { .. } => c.written += 1,
                 Outcome::Failed(e) => {
                     c.failed += 1;
                     c.add_failure(e);

@@ -6,6 +6,7 @@
 
 mod checks;
 mod deletions;
+mod digests;
 mod dry_run;
 mod error;
 mod events;

@@ -8,7 +8,7 @@ use super::options::writers;
 use super::stages::{LookupPlan, Stages};
 use super::summary::{Counters, RunSummary, TableSummary};
 use super::writer::{Order, RunCtx, Writer};
-use super::{bind, pass, resume, Cancel, RunError, RunOptions};
+use super::{bind, digests::digests_for, pass, resume, Cancel, RunError, RunOptions};
 use crate::dialect::Dialect;
 use crate::mapping::Mapping;
 use crate::sink::{LockOutcome, Target, TargetError};
@@ -185,6 +185,7 @@ async fn run_locked(
     } else {
         info!(target: super::LOG_TARGET, mapping = %name, run_id, "starting a full pass");
     }
+    let digests = digests_for(target, &mapping, opts, &name, pass_row.pass_id).await?;
     let ctx = RunCtx {
         collect_keys: pass_row.kind == PassKind::Delta
             && mapping
@@ -197,6 +198,7 @@ async fn run_locked(
         fingerprint,
         resolve: target.store().unresolved_errors(&name).await? > 0,
         started: run_started,
+        digests,
     };
     let mut summary = stream(
         target,
@@ -276,7 +278,11 @@ async fn stream(
     });
     let bytes = source.bytes_counter();
     let table_names: Vec<String> = tables.iter().map(|t| t.spec.table.clone()).collect();
-    let transformer = Arc::new(Transformer::new(mapping.clone(), tables));
+    let mut transformer = Transformer::new(mapping.clone(), tables);
+    if let Some(d) = run.as_ref().and_then(|r| r.digests.clone()) {
+        transformer = transformer.with_digests(d);
+    }
+    let transformer = Arc::new(transformer);
     let workers = writers(target.dialect(), opts);
     let lookup = lookup_plan(target, &transformer, opts).await?;
     let mut stages = Stages::spawn(
@@ -318,6 +324,17 @@ async fn stream(
             &order,
         )
     });
+    let mut seen = run
+        .as_ref()
+        .and_then(|r| r.digests.clone())
+        .filter(|d| {
+            !d.known.is_empty()
+                && mapping
+                    .tables
+                    .iter()
+                    .any(|t| t.deletes != crate::mapping::DeletePolicy::Keep)
+        })
+        .map(super::summary::Seen::new);
     let mut read_keys = run
         .as_ref()
         .filter(|r| r.collect_keys)
@@ -394,8 +411,19 @@ async fn stream(
         }
         if let Some(keys) = read_keys.as_mut() {
             for t in &batch {
-                if !matches!(t.outcome, crate::transform::Outcome::Failed(_)) {
+                if !matches!(
+                    t.outcome,
+                    crate::transform::Outcome::Failed(_)
+                        | crate::transform::Outcome::Unchanged { .. }
+                ) {
                     keys.insert(super::deletions::key_hash(&t.key));
+                }
+            }
+        }
+        if let Some(s) = seen.as_mut() {
+            for t in &batch {
+                if let crate::transform::Outcome::Unchanged { at } = t.outcome {
+                    s.mark(at);
                 }
             }
         }
@@ -496,7 +524,7 @@ async fn stream(
     if let Some(e) = fatal {
         return Err(e);
     }
-    info!(target: super::LOG_TARGET, mapping = %name, read = c.read, written = c.written, filtered = c.filtered, failed = c.failed, "run {status}");
+    info!(target: super::LOG_TARGET, mapping = %name, read = c.read, written = c.written, unchanged = c.unchanged, filtered = c.filtered, failed = c.failed, "run {status}");
     Ok(RunSummary {
         mapping: name,
         run_id: run.as_ref().map(|r| r.run_id),
@@ -506,6 +534,7 @@ async fn stream(
         records_written: c.written,
         records_filtered: c.filtered,
         records_failed: c.failed,
+        records_unchanged: c.unchanged,
         tables: table_names
             .iter()
             .zip(c.tables)
@@ -520,6 +549,7 @@ async fn stream(
         resumed_from: None,
         pass: None,
         read_keys: read_keys.map(Arc::new),
+        seen: seen.map(Arc::new),
         produced: produced.map(Arc::new),
         would_delete: Vec::new(),
         message,

@@ -26,6 +26,9 @@ pub struct RunSummary {
     pub records_written: i64,
     pub records_filtered: i64,
     pub records_failed: i64,
+    /// Of the written records, those read exactly as the pass that last wrote
+    /// them read them: skipped (not transformed, nothing written).
+    pub records_unchanged: i64,
     pub tables: Vec<TableSummary>,
     pub seconds: f64,
     /// The run and position this run resumed from.
@@ -37,6 +40,10 @@ pub struct RunSummary {
     /// (for the deletions of rows their records no longer produce).
     #[serde(skip)]
     pub read_keys: Option<std::sync::Arc<std::collections::HashSet<u64>>>,
+    /// A pass that skipped unchanged records and carries deletions: which of
+    /// the known records it read (their rows stay).
+    #[serde(skip)]
+    pub seen: Option<std::sync::Arc<Seen>>,
     /// A dry run: the rows it produced and the records that failed (hashes).
     #[serde(skip)]
     pub produced: Option<std::sync::Arc<super::deletions::Produced>>,
@@ -63,9 +70,42 @@ impl RunSummary {
     }
 }
 
+/// The known records (digests) a pass read unchanged, one bit each.
+#[derive(Debug)]
+pub struct Seen {
+    pub digests: std::sync::Arc<crate::transform::Digests>,
+    pub bits: Vec<u64>,
+}
+
+impl Seen {
+    pub fn new(digests: std::sync::Arc<crate::transform::Digests>) -> Seen {
+        let n = digests.known.len().div_ceil(64);
+        Seen {
+            digests,
+            bits: vec![0; n],
+        }
+    }
+
+    pub fn mark(&mut self, at: usize) {
+        if let Some(w) = self.bits.get_mut(at / 64) {
+            *w |= 1 << (at % 64);
+        }
+    }
+
+    /// The key hashes of the records read unchanged.
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bits.iter().enumerate().flat_map(move |(w, bits)| {
+            (0..64)
+                .filter(move |b| bits & (1u64 << b) != 0)
+                .map(move |b| self.digests.known.key_at(w * 64 + b))
+        })
+    }
+}
+
 pub(super) struct Counters {
     pub read: i64,
     pub written: i64,
+    pub unchanged: i64,
     pub filtered: i64,
     pub failed: i64,
     pub tables: Vec<(i64, i64, Option<i64>)>,
@@ -78,6 +118,7 @@ impl Counters {
         Counters {
             read: 0,
             written: 0,
+            unchanged: 0,
             filtered: 0,
             failed: 0,
             tables: vec![(0, 0, None); tables],
@@ -101,6 +142,7 @@ impl Counters {
     pub fn absorb(&mut self, read: i64, res: BatchResult) {
         self.read += read;
         self.written += res.written;
+        self.unchanged += res.unchanged;
         self.filtered += res.filtered;
         self.failed += res.failed;
         for (acc, t) in self.tables.iter_mut().zip(&res.tables) {

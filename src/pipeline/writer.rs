@@ -201,6 +201,8 @@ pub(super) struct RunCtx {
     pub collect_keys: bool,
     /// When the run row was written: progress samples count from there.
     pub started: Instant,
+    /// Per-record digests: computed for every record, and the known ones skipped.
+    pub digests: Option<Arc<crate::transform::Digests>>,
 }
 
 /// Writes the batches of one run, serially or in parallel.

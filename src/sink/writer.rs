@@ -17,6 +17,9 @@ pub struct BatchResult {
     pub written: i64,
     pub filtered: i64,
     pub failed: i64,
+    /// Of the written records, those read exactly as the pass that last wrote
+    /// them read them: skipped, their rows are as that pass left them.
+    pub unchanged: i64,
     /// Per table: rows changed, rows sent but unchanged, rows inserted (if known).
     pub tables: Vec<(i64, i64, Option<i64>)>,
     /// The error rows this batch recorded (read, transform and load).
@@ -141,6 +144,56 @@ async fn write_set(
         c.2 = c.2.zip(l.2).map(|(a, b)| a + b);
     }
     Ok(())
+}
+
+/// The digests of the batch's records (see `tracking::digests`): recorded for
+/// the records written, forgotten for those that failed or were filtered out
+/// (they are read, and counted, as such again: a skipped record counts as
+/// written), in the batch's order (the last record of a key decides).
+async fn save_digests(
+    tx: &mut dyn BatchTx,
+    batch: &[Transformed],
+    candidates: &[&Transformed],
+    load_failed: &[usize],
+    progress: &Progress,
+) -> Result<(), DbFailure> {
+    use crate::tracking::digests;
+    // By address: the records the database rejected.
+    let failed: std::collections::HashSet<usize> = load_failed
+        .iter()
+        .map(|&i| candidates[i] as *const Transformed as usize)
+        .collect();
+    let mut last: HashMap<u64, Option<u64>> = HashMap::new();
+    for t in batch {
+        let keep = match t.outcome {
+            Outcome::Unchanged { .. } => continue,
+            Outcome::Failed(_) | Outcome::Filtered => None,
+            _ if failed.contains(&(t as *const Transformed as usize)) => None,
+            _ => t.digest,
+        };
+        last.insert(digests::key_hash(&t.key), keep);
+    }
+    // Sorted: parallel writers lock the rows of `cutover_digests` in one order.
+    let mut gone: Vec<u64> = last
+        .iter()
+        .filter(|(_, d)| d.is_none())
+        .map(|(k, _)| *k)
+        .collect();
+    gone.sort_unstable();
+    let mut keep: Vec<(u64, u64)> = last
+        .iter()
+        .filter_map(|(k, d)| d.map(|d| (*k, d)))
+        .collect();
+    keep.sort_unstable();
+    digests::forget(tx.exec(), &progress.mapping, &gone).await?;
+    digests::save(
+        tx.exec(),
+        &progress.mapping,
+        progress.pass_id,
+        progress.run_id,
+        &keep,
+    )
+    .await
 }
 
 /// A row's key as kept in `cutover_rows`: the key columns' text, as JSON.
@@ -314,6 +367,15 @@ pub async fn write_batch(
         .await
         .map_err(ctx)?;
     }
+    if batch.iter().any(|t| t.digest.is_some()) {
+        save_digests(tx, batch, &candidates, &load_failed, progress)
+            .await
+            .map_err(ctx)?;
+    }
+    res.unchanged = batch
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Unchanged { .. }))
+        .count() as i64;
     let pairs: Vec<(&str, &str)> = loaded
         .iter()
         .filter_map(|t| match &t.outcome {

@@ -173,6 +173,49 @@ impl RawRecord {
         }
     }
 
+    /// A 64-bit digest of what the mapping sees of this record before it is
+    /// decoded: its file's path, its name where the name is its key (JSON
+    /// documents and array elements), and its bytes. `seed` is the mapping's
+    /// checksum, so a changed mapping changes every digest. xxh3's output is
+    /// fixed by its specification: digests written by one build are read by
+    /// the next.
+    pub fn digest(&self, seed: u64) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+        h.update(self.file.path.as_bytes());
+        h.update(&[0]);
+        match &self.payload {
+            Payload::KvLine(b) => {
+                h.update(b"l");
+                h.update(b);
+            }
+            Payload::KvMember(b) => {
+                h.update(b"m");
+                h.update(b);
+            }
+            Payload::Dynamo(b, attrs) => {
+                h.update(b"d");
+                for a in attrs.iter() {
+                    h.update(a.as_bytes());
+                    h.update(&[0]);
+                }
+                h.update(b);
+            }
+            Payload::Doc(b) => {
+                h.update(b"j");
+                h.update(self.label().as_bytes());
+                h.update(&[0]);
+                h.update(b);
+            }
+            Payload::Decoded(d) => {
+                h.update(b"s");
+                h.update(d.key.as_bytes());
+                h.update(&[0]);
+                h.update(&d.json);
+            }
+        }
+        h.digest()
+    }
+
     /// Decode into a record; the error names the record and says why.
     pub fn decode(&self) -> Result<Record, Box<DecodeError>> {
         let fail = |message: String, record: Value| {

@@ -82,6 +82,13 @@ pub const SQLITE: &[&str] = &[
         record_key TEXT NOT NULL,
         pass_id INTEGER NOT NULL,
         PRIMARY KEY (mapping, table_name, row_key))",
+    "CREATE TABLE IF NOT EXISTS cutover_digests (
+        mapping TEXT NOT NULL,
+        key_hash INTEGER NOT NULL,
+        digest INTEGER NOT NULL,
+        pass_id INTEGER NOT NULL,
+        run_id INTEGER NOT NULL,
+        PRIMARY KEY (mapping, key_hash)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS cutover_run_deletes (
         run_id INTEGER NOT NULL,
         table_name TEXT NOT NULL,
@@ -207,6 +214,13 @@ pub const POSTGRES: &[&str] = &[
         record_key TEXT NOT NULL,
         pass_id BIGINT NOT NULL,
         PRIMARY KEY (mapping, table_name, row_key))",
+    "CREATE TABLE IF NOT EXISTS cutover_digests (
+        mapping TEXT NOT NULL,
+        key_hash BIGINT NOT NULL,
+        digest BIGINT NOT NULL,
+        pass_id BIGINT NOT NULL,
+        run_id BIGINT NOT NULL,
+        PRIMARY KEY (mapping, key_hash))",
     "CREATE TABLE IF NOT EXISTS cutover_run_deletes (
         run_id BIGINT NOT NULL,
         table_name TEXT NOT NULL,
@@ -333,6 +347,13 @@ pub const MYSQL: &[&str] = &[
         record_key VARCHAR(500) NOT NULL,
         pass_id BIGINT NOT NULL,
         PRIMARY KEY (mapping, table_name, row_key)) CHARACTER SET utf8mb4",
+    "CREATE TABLE IF NOT EXISTS cutover_digests (
+        mapping VARCHAR(191) NOT NULL,
+        key_hash BIGINT NOT NULL,
+        digest BIGINT NOT NULL,
+        pass_id BIGINT NOT NULL,
+        run_id BIGINT NOT NULL,
+        PRIMARY KEY (mapping, key_hash)) CHARACTER SET utf8mb4",
     "CREATE TABLE IF NOT EXISTS cutover_run_deletes (
         run_id BIGINT NOT NULL,
         table_name VARCHAR(255) NOT NULL,

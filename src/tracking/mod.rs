@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod ddl;
+pub mod digests;
 pub mod journal;
 pub mod passes;
 pub mod samples;

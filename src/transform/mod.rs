@@ -12,41 +12,15 @@ use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
 
+pub use digested::Digests;
+
 mod bound;
+mod digested;
+mod error;
 mod redact;
 pub use bound::BoundTable;
+pub use error::{ErrorRow, Stage};
 pub use redact::redact;
-
-/// Where in the flow a record failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Read,
-    Transform,
-    Load,
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stage::Read => "read",
-            Stage::Transform => "transform",
-            Stage::Load => "load",
-        })
-    }
-}
-
-/// One per-record error, as stored in `cutover_errors`.
-#[derive(Debug, Clone)]
-pub struct ErrorRow {
-    pub record_key: String,
-    pub position: Position,
-    pub stage: Stage,
-    /// `table.column` the error is about, when it is about one.
-    pub column: Option<String>,
-    pub message: String,
-    /// The record as JSON (redacted).
-    pub record: Value,
-}
 
 /// What became of a record.
 #[derive(Debug, Clone)]
@@ -67,6 +41,9 @@ pub enum Outcome {
     Filtered,
     /// Boxed: rare, and an outcome travels with every record of a batch.
     Failed(Box<ErrorRow>),
+    /// Read exactly as the pass that last wrote it read it (its digest is in
+    /// the pass's [`Digests`], at `at`): not decoded, nothing to write.
+    Unchanged { at: usize },
 }
 
 /// The clear text of a secret column (`encrypt`, `hash_password`) in a row.
@@ -91,6 +68,8 @@ pub struct Transformed {
     pub position: Position,
     pub next: Position,
     pub outcome: Outcome,
+    /// The record's digest, when the pass keeps digests.
+    pub digest: Option<u64>,
 }
 
 impl Transformed {
@@ -119,6 +98,7 @@ pub struct Transformer {
     mapping: Arc<Mapping>,
     /// `table.column` of every secret column (their error messages are masked).
     secret_columns: Vec<String>,
+    digests: Option<Arc<Digests>>,
 }
 
 impl Transformer {
@@ -137,7 +117,18 @@ impl Transformer {
             tables,
             mapping,
             secret_columns,
+            digests: None,
         }
+    }
+
+    /// Compute each record's digest, and skip the records whose digest is known.
+    pub fn with_digests(mut self, digests: Arc<Digests>) -> Self {
+        self.digests = Some(digests);
+        self
+    }
+
+    pub fn digests(&self) -> Option<&Arc<Digests>> {
+        self.digests.as_ref()
     }
 
     pub fn mapping(&self) -> &Mapping {
@@ -154,6 +145,9 @@ impl Transformer {
         raw: Vec<RawRecord>,
         lookup: Option<&dyn Lookup>,
     ) -> Result<Vec<Transformed>, LookupFailed> {
+        if let (Some(d), None) = (&self.digests, lookup) {
+            return Ok(self.run_digested(raw, d));
+        }
         let Some(l) = lookup else {
             // One pass: each parsed tree is dropped as soon as its record is done.
             return Ok(raw
@@ -203,6 +197,7 @@ impl Transformer {
                 message: e.message,
                 record: self.unreadable(e.record),
             })),
+            digest: None,
         }
     }
 
@@ -292,6 +287,7 @@ impl Transformer {
             position: rec.position,
             next: rec.next,
             outcome,
+            digest: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The real legacy data in ../shared/datasets/ loads exactly.
 
-use super::util::{assert_rerun_changed_nothing, dataset, Kind, TestDb};
+use super::util::{assert_rerun_changed_nothing, assert_rerun_skipped, dataset, Kind, TestDb};
 
 fn real_dynamodb_export_loads(db: &TestDb) {
     if dataset("kv/dynamodb-s3-export").is_none() {
@@ -51,10 +51,11 @@ fn real_dynamodb_export_loads(db: &TestDb) {
         133_199 + 637_085
     );
 
-    // Rerun: a full pass over the same export that rewrites nothing. On the
-    // default target only: a pass over the export costs ~25 s of CPU in a debug
-    // build, and the servers' unchanged-row checks for these column types
-    // (varchar, integer, timestamp) are covered by the reruns of the other examples.
+    // Rerun with `--full`: a pass over the same export that transforms every
+    // record again and rewrites nothing. On the default target only: a pass
+    // over the export costs ~25 s of CPU in a debug build, and the servers'
+    // unchanged-row checks for these column types (varchar, integer,
+    // timestamp) are covered by the reruns of the other examples.
     if db.kind != Kind::Sqlite {
         return;
     }
@@ -66,6 +67,7 @@ fn real_dynamodb_export_loads(db: &TestDb) {
             "mappings/unicorn_activities.toml",
             "--batch-size",
             "10000",
+            "--full",
         ])
         .ok();
     assert!(
@@ -78,6 +80,11 @@ fn real_dynamodb_export_loads(db: &TestDb) {
     assert_eq!(db.rows(sums), before);
     assert_eq!(db.count("SELECT count(*) FROM unicorn_activities"), 637_085);
     assert_eq!(db.count("SELECT count(*) FROM cutover_errors"), 0);
+    // A plain rerun: every record reads exactly as before and is skipped.
+    let out = db.run(&["run", "mappings/unicorn_activities.toml"]).ok();
+    assert_rerun_skipped(db, 3, &out.stdout, &[133_199]);
+    assert_eq!(db.rows(sums), before);
+    assert_eq!(db.count("SELECT count(*) FROM unicorn_activities"), 637_085);
 }
 
 fn real_json_tree_loads(db: &TestDb) {
@@ -117,8 +124,9 @@ fn real_json_tree_loads(db: &TestDb) {
         .as_deref(),
         Some("Österr. Bundesliga 2022/23")
     );
-    // Rerun: nothing changes.
-    db.run(&["run", "mappings/openfootball.toml"]).ok();
+    // Rerun with `--full`: every file parsed again, nothing changes.
+    db.run(&["run", "mappings/openfootball.toml", "--full"])
+        .ok();
     assert_eq!(
         db.count("SELECT rows_written FROM cutover_runs WHERE id = 2"),
         0
@@ -128,6 +136,11 @@ fn real_json_tree_loads(db: &TestDb) {
         db.count("SELECT rows_unchanged FROM cutover_runs WHERE id = 2"),
         54 + 17_816
     );
+    assert_eq!(db.count("SELECT count(*) FROM matches"), 17_816);
+    assert_eq!(db.count("SELECT sum(ft1) + sum(ft2) FROM matches"), 44_860);
+    // A plain rerun: no file changed since, none is parsed.
+    let out = db.run(&["run", "mappings/openfootball.toml"]).ok();
+    assert_rerun_skipped(db, 3, &out.stdout, &[54]);
     assert_eq!(db.count("SELECT count(*) FROM matches"), 17_816);
     assert_eq!(db.count("SELECT sum(ft1) + sum(ft2) FROM matches"), 44_860);
 }

@@ -1,6 +1,8 @@
 //! The shipped examples (mappings/, fixtures/, sql/) load with exact counts and values.
 
-use super::util::{assert_rerun_changed_nothing, snapshot, TestDb};
+use super::util::{
+    assert_rerun_changed_nothing, assert_rerun_skipped, run_errors, snapshot, TestDb,
+};
 use serde_json::Value;
 
 fn expected(path: &str) -> Value {
@@ -64,9 +66,12 @@ fn forge_clean_loads_exactly_and_rerun_changes_nothing(db: &TestDb) {
         500
     );
 
-    // A rerun is a fresh, idempotent pass: nothing rewritten.
+    // A rerun with `--full` is a fresh, idempotent pass: every record
+    // transformed again, nothing rewritten.
     let before = db.rows("SELECT * FROM contract ORDER BY hash");
-    let out = db.run(&["run", "mappings/forge_signatures.toml"]).ok();
+    let out = db
+        .run(&["run", "mappings/forge_signatures.toml", "--full"])
+        .ok();
     assert!(out.stdout.contains("run 2"), "{}", out.stdout);
     assert_eq!(db.rows("SELECT * FROM contract ORDER BY hash"), before);
     let rerun = &db
@@ -81,6 +86,11 @@ fn forge_clean_loads_exactly_and_rerun_changes_nothing(db: &TestDb) {
     assert_eq!(rerun[2].as_deref(), Some("1079"));
     assert_eq!(db.count("SELECT count(*) FROM signature"), 579);
     assert_rerun_changed_nothing(db, 1, 1);
+    // A plain rerun skips every record: each reads exactly as before.
+    let out = db.run(&["run", "mappings/forge_signatures.toml"]).ok();
+    assert_rerun_skipped(db, 3, &out.stdout, &[500]);
+    assert_eq!(db.rows("SELECT * FROM contract ORDER BY hash"), before);
+    assert_eq!(db.count("SELECT count(*) FROM signature"), 579);
 }
 
 fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db: &TestDb) {
@@ -197,11 +207,11 @@ fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db: &TestDb) {
         out.stdout
     );
 
-    // A rerun over the same dirty file: nothing rewritten, nothing duplicated,
-    // and the same nine records fail again with the same errors.
+    // A rerun with `--full` over the same dirty file: nothing rewritten,
+    // nothing duplicated, and the same nine records fail again with the same errors.
     let (contract, signature) = (snapshot(db, "contract"), snapshot(db, "signature"));
     let out = db
-        .run(&["run", "mappings/forge_signatures_dirty.toml"])
+        .run(&["run", "mappings/forge_signatures_dirty.toml", "--full"])
         .ok();
     assert!(
         out.stdout
@@ -231,6 +241,28 @@ fn forge_dirty_dump_keeps_every_bad_record_as_an_error_row(db: &TestDb) {
         18,
         "records that fail again stay unresolved"
     );
+    // A plain rerun skips 44 of the 46 good records; the nine bad ones are
+    // read, and fail, again. The other two share one contract hash (the file's
+    // duplicate key, 46 records for 45 contracts): only the last record of a
+    // key keeps its digest, so the first reads as new and the key's records
+    // are both processed again, their 1 contract + 2 signature rows unchanged.
+    let out = db
+        .run(&["run", "mappings/forge_signatures_dirty.toml"])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("55 read, 46 written, 0 filtered, 9 failed"),
+        "{}",
+        out.stdout
+    );
+    assert_rerun_skipped(db, 3, &out.stdout, &[44]);
+    assert_eq!(
+        db.rows("SELECT rows_written, rows_unchanged FROM cutover_runs WHERE id = 3"),
+        [[Some("0".to_string()), Some("3".to_string())]],
+    );
+    assert_eq!(run_errors(db, 3), run_errors(db, 1));
+    assert_eq!(snapshot(db, "contract"), contract);
+    assert_eq!(snapshot(db, "signature"), signature);
 }
 
 /// The Fernet key the FossaWork credentials are encrypted with in the tests.
@@ -308,8 +340,9 @@ fn fossawork_json_tree_loads_in_order(db: &TestDb) {
     let leaked = fossawork_credentials_are_encrypted(db, &exp, &first);
     fossawork_dispensers(db, &exp);
 
-    // A rerun of the six mappings (runs 7-12) changes nothing: the credential
-    // tokens stored by the first pass still decrypt to the V1 values, so they stay.
+    // A rerun of the six mappings with `--full` (runs 7-12) changes nothing:
+    // the credential tokens stored by the first pass still decrypt to the V1
+    // values, so they stay.
     let tables = [
         "users",
         "user_preferences",
@@ -319,7 +352,8 @@ fn fossawork_json_tree_loads_in_order(db: &TestDb) {
         "user_dispenser_data",
     ];
     let before: Vec<_> = tables.iter().map(|t| snapshot(db, t)).collect();
-    let again = db.run_env(&FOSSAWORK, &env);
+    let full: Vec<&str> = FOSSAWORK.iter().copied().chain(["--full"]).collect();
+    let again = db.run_env(&full, &env);
     let out = again.clone().ok();
     assert!(
         out.stdout
@@ -346,6 +380,13 @@ fn fossawork_json_tree_loads_in_order(db: &TestDb) {
                 "{clear} in the rerun's output"
             );
         }
+    }
+    // A plain rerun (runs 13-18) skips every record that was written; the
+    // failed ones are read, and fail, again.
+    let plain = db.run_env(&FOSSAWORK, &env).ok();
+    assert_rerun_skipped(db, 13, &plain.stdout, &[22, 19, 135, 17, 16, 15]);
+    for (t, rows) in tables.iter().zip(&before) {
+        assert_eq!(&snapshot(db, t), rows, "{t} is unchanged");
     }
     // verify opens the stored tokens: the credentials table passes.
     let v = db.run_env(

@@ -2,6 +2,7 @@ pub mod util;
 
 mod browser;
 mod datasets;
+mod digests;
 mod errors_and_plan;
 mod examples;
 mod init;

@@ -129,8 +129,9 @@ fn typed(db: &TestDb) {
             flag
         ]
     );
-    // A rerun changes nothing.
-    db.run(&["run", d.join("typed.toml").to_str().unwrap()])
+    // A rerun with `--full` (every record transformed and compared again)
+    // changes nothing: each typed value reads back equal to what is sent.
+    db.run(&["run", d.join("typed.toml").to_str().unwrap(), "--full"])
         .ok();
     assert_eq!(
         db.count("SELECT rows_written FROM cutover_runs WHERE id = 2"),
@@ -303,7 +304,8 @@ fn inserted_updated_unchanged(db: &TestDb) {
         "{}",
         out.stdout
     );
-    // One row changes, one is new, two stay as they are.
+    // One row changes, one is new, two stay as they are (`--full`: the
+    // records read as before are sent and compared too, not skipped).
     write(
         &d.join("data.jsonl"),
         &data(&[
@@ -314,7 +316,7 @@ fn inserted_updated_unchanged(db: &TestDb) {
             ("e", 5, 5),
         ]),
     );
-    let out = db.run(&["run", m]).ok();
+    let out = db.run(&["run", m, "--full"]).ok();
     assert!(
         out.stdout
             .lines()

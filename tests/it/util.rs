@@ -717,6 +717,61 @@ pub fn assert_rerun_changed_nothing(db: &TestDb, first: i64, n: i64) {
     );
 }
 
+/// The records a run skipped, per mapping in the order of its output: the
+/// `N read exactly as the pass that last wrote them` lines of its summaries
+/// (a summary without that line skipped none and is not listed).
+pub fn skipped(stdout: &str) -> Vec<i64> {
+    stdout
+        .lines()
+        .filter(|l| l.contains("read exactly as the pass that last wrote them"))
+        .map(|l| {
+            l.split_whitespace()
+                .nth(4)
+                .and_then(|n| n.replace(',', "").parse().ok())
+                .unwrap_or(-1)
+        })
+        .collect()
+}
+
+/// A rerun over the same source (runs `first..first+n`, printing `stdout`)
+/// skipped the records the pass before it wrote: per mapping it skipped
+/// `skips[i]` records as read exactly as before, wrote no row, compared only
+/// the rows of the records it did not skip (the caller checks how many), and
+/// the records that failed failed again with one error row each (a failed
+/// record is never skipped).
+#[track_caller]
+pub fn assert_rerun_skipped(db: &TestDb, first: i64, stdout: &str, skips: &[i64]) {
+    assert_eq!(
+        skipped(stdout),
+        skips,
+        "records skipped per mapping\n{stdout}"
+    );
+    for (i, &n) in skips.iter().enumerate() {
+        let id = first + i as i64;
+        let r = &db.rows(&format!(
+            "SELECT status, records_read, records_written, records_failed, rows_written, rows_unchanged FROM cutover_runs WHERE id = {id}"
+        ))[0];
+        let r: Vec<i64> = r[1..]
+            .iter()
+            .map(|c| c.as_deref().unwrap_or("").parse().unwrap_or(-1))
+            .collect();
+        assert!(
+            n <= r[1] && r[3] == 0,
+            "run {id}: {n} of {} written records skipped, {} rows written",
+            r[1],
+            r[3]
+        );
+        if n == r[1] {
+            assert_eq!(r[4], 0, "run {id}: every record skipped, no row compared");
+        }
+        assert_eq!(
+            run_errors(db, id).len() as i64,
+            r[2],
+            "run {id}: one error row per failed record"
+        );
+    }
+}
+
 /// `cutover ARGS` with no `--target` added (the test passes its own) and
 /// none of the target or log variables inherited.
 pub fn cutover(args: &[&str], envs: &[(&str, &str)]) -> Run {

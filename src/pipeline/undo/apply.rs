@@ -198,6 +198,8 @@ async fn apply_entries(
     for sql in [
         format!("DELETE FROM cutover_passes WHERE run_id IN ({list})"),
         format!("DELETE FROM cutover_errors WHERE mapping = ? AND run_id IN ({list})"),
+        // The records those runs wrote are processed again by the next pass.
+        format!("DELETE FROM cutover_digests WHERE mapping = ? AND run_id IN ({list})"),
     ] {
         let args: &[Arg] = if sql.contains("mapping") {
             &[Arg::Text(name)]

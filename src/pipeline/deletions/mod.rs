@@ -24,24 +24,23 @@ use crate::dialect::{quote_ident, quote_table, Dialect};
 use crate::mapping::{DeletePolicy, Mapping, SoftValue};
 use crate::record::Position;
 use crate::sink::{key_in, Target};
-use crate::source::{self, Payload};
-use crate::tracking::journal;
 use crate::tracking::passes::PassKind;
+use crate::tracking::{digests, journal};
 use crate::transform::{BoundTable, ErrorRow, Stage};
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 use tracing::{info, warn};
 
+mod scan;
+use scan::{all_keys, source_keys};
+
 /// Rows deleted per transaction.
 const CHUNK: usize = 500;
 
 /// The hash of a record key in the key sets of a pass (a collision can only
-/// keep a row that should go, never delete one that should stay).
-pub fn key_hash(key: &str) -> u64 {
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
-    h.write(key.as_bytes());
-    h.finish()
-}
+/// keep a row that should go, never delete one that should stay); the one
+/// `cutover_digests` keeps.
+pub use crate::tracking::digests::key_hash;
 
 /// The hash of a row of a table in a dry run's set of produced rows.
 pub fn row_hash(table: &str, row_key: &str) -> u64 {
@@ -154,12 +153,31 @@ pub async fn carry(
         .into_iter()
         .filter(|t| t.spec.deletes != DeletePolicy::Keep)
         .collect();
-    // A delta pass: the keys the source holds now.
-    let present = match pass.kind {
-        PassKind::Full => None,
-        PassKind::Delta => Some(source_keys(mapping).await?),
+    // The records this pass processed (transformed and wrote), resumed or not.
+    let processed = {
+        let mut db = target.exec();
+        digests::processed(&mut *db, &mapping.name, pass.pass_id)
+            .await
+            .map_err(ctx("reading the records a pass processed"))?
     };
-    let read = summary.read_keys.clone().unwrap_or_default();
+    let mut read = summary.read_keys.as_deref().cloned().unwrap_or_default();
+    read.extend(processed.iter().copied());
+    // The keys the source holds now, where this pass did not rewrite every row:
+    // a delta pass (a key-only scan of the source), or a pass that skipped the
+    // records it read unchanged (their keys; a resumed pass did not read the
+    // records before its checkpoint, so it reads the source's keys again).
+    let present = match (pass.kind, &summary.seen) {
+        (PassKind::Delta, _) => Some(source_keys(mapping).await?),
+        (PassKind::Full, None) => None,
+        (PassKind::Full, Some(_)) if summary.resumed_from.is_some() => {
+            Some(all_keys(mapping, summary).await?)
+        }
+        (PassKind::Full, Some(seen)) => {
+            let mut keys: HashSet<u64> = seen.keys().collect();
+            keys.extend(processed.iter().copied());
+            Some(keys)
+        }
+    };
     let mut plans = Vec::new();
     for t in &tables {
         let gone = find(target, mapping, t, pass.pass_id, present.as_ref(), &read).await?;
@@ -191,7 +209,7 @@ pub async fn carry(
         plans.push((t, gone));
     }
     for (t, gone) in plans {
-        let (done, refused) = apply(target, mapping, t, run_id, &gone).await?;
+        let (done, refused) = apply(target, mapping, t, run_id, &gone, &processed).await?;
         if done + refused > 0 {
             info!(target: super::LOG_TARGET, mapping = %mapping.name, table = %t.spec.table, deleted = done, refused, "deletions carried over");
         }
@@ -250,62 +268,6 @@ async fn find(
     Ok(gone)
 }
 
-/// The record keys the source holds now: its key columns only.
-async fn source_keys(mapping: &Mapping) -> Result<HashSet<u64>, RunError> {
-    let mut spec = mapping.source.clone();
-    let keys: Vec<String> = spec.key.clone();
-    let relation = match (&spec.table, &spec.query) {
-        (Some(t), _) => match spec.kind {
-            crate::mapping::SourceKind::Mssql => source::mssql::quote(t),
-            crate::mapping::SourceKind::Mysql => quote_table(Dialect::Mysql, t),
-            crate::mapping::SourceKind::Postgres => quote_table(Dialect::Postgres, t),
-            _ => quote_table(Dialect::Sqlite, t),
-        },
-        (None, Some(q)) => format!("({}) AS k", q.trim().trim_end_matches(';')),
-        (None, None) => String::new(),
-    };
-    let cols: Vec<String> = keys
-        .iter()
-        .map(|k| match spec.kind {
-            crate::mapping::SourceKind::Mssql => source::mssql::quote(k),
-            crate::mapping::SourceKind::Mysql => quote_ident(Dialect::Mysql, k),
-            crate::mapping::SourceKind::Postgres => quote_ident(Dialect::Postgres, k),
-            _ => quote_ident(Dialect::Sqlite, k),
-        })
-        .collect();
-    spec.query = Some(format!("SELECT {} FROM {relation}", cols.join(", ")));
-    spec.table = None;
-    spec.watermark = None;
-    spec.filter = None;
-    spec.paging_prefix = 0;
-    let name = mapping.name.clone();
-    let res = tokio::task::spawn_blocking(move || -> Result<HashSet<u64>, source::SourceError> {
-        let mut src = source::open_spec(&spec)?;
-        let mut keys = HashSet::new();
-        loop {
-            let batch = src.next_batch(10_000)?;
-            if batch.is_empty() {
-                break;
-            }
-            for r in &batch {
-                if let Payload::Decoded(d) = &r.payload {
-                    keys.insert(key_hash(&d.key));
-                }
-            }
-        }
-        Ok(keys)
-    })
-    .await
-    .map_err(|e| RunError::PassRefused {
-        mapping: name.clone(),
-        reason: format!("the key scan of the source stopped: {e}"),
-    })?;
-    res.map_err(|e| RunError::Source {
-        mapping: name,
-        source: e,
-    })
-}
-
 /// The value a soft delete sets, as SQL: the database's clock for `now()`,
 /// else a parameter (PostgreSQL casts its text to the column's type).
 fn soft_sql(d: Dialect, v: &SoftValue, declared: &str) -> String {
@@ -342,6 +304,7 @@ async fn apply(
     table: &BoundTable,
     run_id: i64,
     gone: &[Gone],
+    processed: &HashSet<u64>,
 ) -> Result<(u64, u64), RunError> {
     // The soft-delete column's declared type (PostgreSQL binds its value as text).
     let soft_declared = match &table.spec.deletes {
@@ -375,7 +338,18 @@ async fn apply(
     let shadow = shadow.as_ref();
     let (mut done, mut refused) = (0u64, 0u64);
     for chunk in gone.chunks(CHUNK) {
-        match delete_chunk(target, mapping, table, soft_declared, run_id, chunk, shadow).await {
+        match delete_chunk(
+            target,
+            mapping,
+            table,
+            soft_declared,
+            run_id,
+            chunk,
+            shadow,
+            processed,
+        )
+        .await
+        {
             Ok(n) => done += n,
             Err(f) if f.data && chunk.len() > 1 => {
                 for one in chunk {
@@ -387,6 +361,7 @@ async fn apply(
                         run_id,
                         std::slice::from_ref(one),
                         shadow,
+                        processed,
                     )
                     .await
                     {
@@ -441,6 +416,7 @@ async fn refuse(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn delete_chunk(
     target: &dyn Target,
     mapping: &Mapping,
@@ -449,6 +425,7 @@ async fn delete_chunk(
     run_id: i64,
     chunk: &[Gone],
     shadow: Option<&journal::Shadow>,
+    processed: &HashSet<u64>,
 ) -> Result<u64, DbFailure> {
     let d = target.dialect();
     let keys: Vec<Vec<String>> = chunk.iter().map(|g| key_texts(&g.row_key)).collect();
@@ -532,6 +509,16 @@ async fn delete_chunk(
     let mut largs = vec![Arg::Text(&mapping.name), Arg::Text(&table.spec.table)];
     largs.extend(chunk.iter().map(|g| Arg::Text(&g.row_key)));
     tx.exec().execute(&ledger, &largs).await?;
+    // A record whose rows go is processed again when it comes back (a record
+    // this pass processed lost only rows it no longer produces: its digest stays).
+    let mut records: Vec<u64> = chunk
+        .iter()
+        .map(|g| key_hash(&g.record_key))
+        .filter(|h| !processed.contains(h))
+        .collect();
+    records.sort_unstable();
+    records.dedup();
+    digests::forget(tx.exec(), &mapping.name, &records).await?;
     crate::tracking::batch::count_deletes(tx.exec(), run_id, &table.spec.table, n as i64).await?;
     tx.commit().await?;
     Ok(n)
