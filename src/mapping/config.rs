@@ -33,6 +33,10 @@ pub struct MappingConfig {
     /// that `cutover undo` can take a run back. `false` for huge one-way loads.
     #[serde(default = "yes")]
     pub undo: bool,
+    /// Keep each record's digest, so that a later pass skips the records read
+    /// exactly as before. `false`: every pass transforms and sends every record.
+    #[serde(default = "yes")]
+    pub skip_unchanged: bool,
 }
 
 fn yes() -> bool {

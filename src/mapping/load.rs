@@ -461,6 +461,7 @@ impl Mapping {
             secrets,
             keymap,
             undo: cfg.undo,
+            skip_unchanged: cfg.skip_unchanged,
         })
     }
 }

@@ -18,7 +18,7 @@ mod proptests;
 mod protect;
 pub mod spec;
 
-pub use compile::{Env, Expr};
+pub use compile::{Env, Expr, Root};
 pub use config::{KvFormat, OnConflict, SourceKind, WatermarkNulls};
 pub use kind::Kind;
 pub use load::{pattern_captures, Diagnostic, MappingError};

@@ -181,6 +181,9 @@ pub struct Mapping {
     pub keymap: Option<KeymapSpec>,
     /// Whether runs keep the undo journal (`undo = false` turns it off).
     pub undo: bool,
+    /// Whether passes keep record digests and skip the records read as before
+    /// (`skip_unchanged = false` turns it off).
+    pub skip_unchanged: bool,
 }
 
 impl Mapping {

@@ -185,7 +185,15 @@ async fn run_locked(
     } else {
         info!(target: super::LOG_TARGET, mapping = %name, run_id, "starting a full pass");
     }
-    let digests = digests_for(target, &mapping, opts, &name, pass_row.pass_id).await?;
+    let digests = digests_for(
+        target,
+        &mapping,
+        opts,
+        &name,
+        pass_row.pass_id,
+        pass_row.kind == PassKind::Delta,
+    )
+    .await?;
     let ctx = RunCtx {
         collect_keys: pass_row.kind == PassKind::Delta
             && mapping

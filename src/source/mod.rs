@@ -174,15 +174,19 @@ impl RawRecord {
     }
 
     /// A 64-bit digest of what the mapping sees of this record before it is
-    /// decoded: its file's path, its name where the name is its key (JSON
-    /// documents and array elements), and its bytes. `seed` is the mapping's
-    /// checksum, so a changed mapping changes every digest. xxh3's output is
-    /// fixed by its specification: digests written by one build are read by
-    /// the next.
-    pub fn digest(&self, seed: u64) -> u64 {
+    /// decoded: its bytes (which hold its key), its name where the name is its
+    /// key (JSON documents and array elements: the file's path and index), and
+    /// the file's path when `with_path` (the mapping reads `file.*`). A dump
+    /// renamed or moved keeps its digests otherwise. `seed` stands for the
+    /// mapping's transformation, so a changed mapping changes every digest.
+    /// xxh3's output is fixed by its specification: digests written by one
+    /// build are read by the next.
+    pub fn digest(&self, seed: u64, with_path: bool) -> u64 {
         let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
-        h.update(self.file.path.as_bytes());
-        h.update(&[0]);
+        if with_path {
+            h.update(self.file.path.as_bytes());
+            h.update(&[0]);
+        }
         match &self.payload {
             Payload::KvLine(b) => {
                 h.update(b"l");

@@ -21,9 +21,10 @@ pub fn key_hash(key: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key.as_bytes())
 }
 
-/// The seed of a mapping's digests: its checksum.
-pub fn seed(mapping_checksum: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(mapping_checksum.as_bytes())
+/// The seed of a mapping's digests, from a text that stands for what the
+/// mapping makes of a record (the pipeline says which).
+pub fn seed(transformation: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(transformation.as_bytes())
 }
 
 /// The digests of a mapping as they stood when a pass started: (digest, key
@@ -111,21 +112,39 @@ pub async fn load(db: &mut dyn Exec, mapping: &str) -> Result<DigestSet, DbFailu
     Ok(DigestSet::from_entries(entries))
 }
 
-/// The key hashes of the records pass `pass_id` processed.
+/// The key hashes of the records pass `pass_id` processed, read a page at a
+/// time (a whole table's rows at once would hold every row's cells).
 pub async fn processed(
     db: &mut dyn Exec,
     mapping: &str,
     pass_id: i64,
 ) -> Result<HashSet<u64>, DbFailure> {
-    let rows = db
-        .fetch(
-            "SELECT key_hash FROM cutover_digests WHERE mapping = ? AND pass_id = ?",
-            &[Arg::Text(mapping), Arg::Int(pass_id)],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| r.int("key_hash").map(from_db))
-        .collect()
+    const PAGE: i64 = 50_000;
+    let mut out = HashSet::new();
+    // The first page from the smallest key hash on (`>=`), the next ones after the last.
+    let (mut after, mut op) = (i64::MIN, ">=");
+    loop {
+        let sql = format!("SELECT key_hash FROM cutover_digests WHERE mapping = ? AND pass_id = ? AND key_hash {op} ? ORDER BY key_hash LIMIT ?");
+        let rows = db
+            .fetch(
+                &sql,
+                &[
+                    Arg::Text(mapping),
+                    Arg::Int(pass_id),
+                    Arg::Int(after),
+                    Arg::Int(PAGE),
+                ],
+            )
+            .await?;
+        for r in &rows {
+            out.insert(from_db(r.int("key_hash")?));
+        }
+        match rows.last() {
+            Some(r) if rows.len() as i64 == PAGE => (after, op) = (r.int("key_hash")?, ">"),
+            _ => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Record (key hash, digest) of records written by `run_id` in `pass_id`.

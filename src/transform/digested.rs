@@ -9,8 +9,11 @@ use std::sync::Arc;
 /// The digests a pass computes and skips by (see `tracking::digests`).
 #[derive(Debug)]
 pub struct Digests {
-    /// The mapping's checksum, hashed: every digest starts from it.
+    /// What the mapping makes of a record (see `tracking::digests::seed`):
+    /// every digest starts from it.
     pub seed: u64,
+    /// Whether the file's path is part of a record (the mapping reads `file.*`).
+    pub with_path: bool,
     /// The digests of the records written before this pass began (empty when
     /// nothing may be skipped: `--full`, a first pass).
     pub known: crate::tracking::digests::DigestSet,
@@ -27,7 +30,7 @@ impl Transformer {
         let out: Vec<(Transformed, Option<(usize, RawRecord)>)> = raw
             .into_par_iter()
             .map(|r| {
-                let digest = r.digest(d.seed);
+                let digest = r.digest(d.seed, d.with_path);
                 if let Some(at) = d.known.find(digest) {
                     let t = Transformed {
                         key: String::new(),

@@ -211,3 +211,65 @@ fn a_json_tree_file_unchanged_since_the_last_pass_is_not_parsed_again() {
         1
     );
 }
+
+#[test]
+fn skip_unchanged_false_keeps_no_digest_and_sends_every_record() {
+    let db = TestDb::sqlite();
+    let mapping = setup(&db);
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    write(
+        &mapping,
+        &text.replacen("schema = ", "skip_unchanged = false\nschema = ", 1),
+    );
+    let m = mapping.to_str().unwrap();
+    let recs: Vec<(i64, String, &str)> =
+        (1..=10).map(|i| (i, format!("n{i}"), r#"["a"]"#)).collect();
+    dump(db.dir(), &recs);
+    db.run(&["run", m]).ok();
+    let again = db.run(&["run", m]).ok();
+    assert_eq!(unchanged(&again.stdout), 0, "{}", again.stdout);
+    // Every row sent again and found equal: 10 people + 10 tags.
+    assert_eq!(
+        db.count("SELECT rows_unchanged FROM cutover_runs WHERE id = 2"),
+        20
+    );
+    assert_eq!(db.count("SELECT count(*) FROM cutover_digests"), 0);
+    assert_eq!(people(&db), expected(&recs));
+}
+
+#[test]
+fn a_mapping_pointed_at_a_newer_dump_file_skips_what_it_read_before() {
+    let db = TestDb::sqlite();
+    let mapping = setup(&db);
+    let m = mapping.to_str().unwrap();
+    let recs: Vec<(i64, String, &str)> =
+        (1..=10).map(|i| (i, format!("n{i}"), r#"["a"]"#)).collect();
+    dump(db.dir(), &recs);
+    db.run(&["run", m]).ok();
+    // The operator takes a newer dump under another name and edits the path.
+    std::fs::rename(db.dir().join("dump.jsonl"), db.dir().join("dump-2.jsonl")).unwrap();
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    write(&mapping, &text.replace("dump.jsonl", "dump-2.jsonl"));
+    let out = db.run(&["run", m]).ok();
+    assert_eq!(unchanged(&out.stdout), 10, "{}", out.stdout);
+    assert_eq!(people(&db), expected(&recs));
+    // A mapping that reads the file's path makes the path part of each record.
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    write(
+        &mapping,
+        &text.replace(
+            "columns.name = \"value.name\"",
+            "columns.name = \"file.path\"",
+        ),
+    );
+    db.run(&["run", m]).ok();
+    std::fs::rename(db.dir().join("dump-2.jsonl"), db.dir().join("dump-3.jsonl")).unwrap();
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    write(&mapping, &text.replace("dump-2.jsonl", "dump-3.jsonl"));
+    let out = db.run(&["run", m]).ok();
+    assert_eq!(unchanged(&out.stdout), 0, "{}", out.stdout);
+    assert_eq!(
+        db.count("SELECT count(*) FROM people WHERE name = 'dump-3.jsonl'"),
+        10
+    );
+}

@@ -26,7 +26,7 @@ pub(super) async fn all_keys(
     };
     scan(mapping.source.clone(), &mapping.name, move |r, keys| {
         let d = &seen.digests;
-        match d.known.find(r.digest(d.seed)) {
+        match d.known.find(r.digest(d.seed, d.with_path)) {
             Some(at) => keys.insert(d.known.key_at(at)),
             None => match r.decode() {
                 Ok(rec) => keys.insert(key_hash(&rec.key)),
