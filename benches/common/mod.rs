@@ -10,8 +10,14 @@ pub struct Measured {
     pub stdout: String,
 }
 
-#[allow(clippy::zombie_processes)] // reaped with wait4 below, for its rusage
+/// Run a child to its end, measured; it must exit 0.
 pub fn measured(what: &str, cmd: &mut Command) -> Measured {
+    measured_exit(what, cmd, &[0])
+}
+
+/// Run a child to its end, measured; it must exit with one of `codes`.
+#[allow(clippy::zombie_processes)] // reaped with wait4 below, for its rusage
+pub fn measured_exit(what: &str, cmd: &mut Command, codes: &[i32]) -> Measured {
     eprintln!("[{what}] {cmd:?}");
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -48,7 +54,7 @@ pub fn measured(what: &str, cmd: &mut Command) -> Measured {
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
     assert!(
-        r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        r == pid && libc::WIFEXITED(status) && codes.contains(&libc::WEXITSTATUS(status)),
         "{what} failed: {stdout}\n{stderr}"
     );
     Measured {

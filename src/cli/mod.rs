@@ -166,10 +166,19 @@ pub enum Command {
     /// Schema migrations of the target (sqlx's layout and _sqlx_migrations table).
     #[command(subcommand)]
     Migrate(MigrateCommand),
-    /// Reconcile source and target: rows expected, found, missing, different; the mapping's checks.
+    /// Reconcile source and target: rows expected, found, missing, different, extra; the
+    /// mapping's checks. Each result is recorded on the target (`cutover_verifies`).
+    ///
+    /// Tables are compared by segment checksums: the target sums its rows per segment of
+    /// keys (inside PostgreSQL and MariaDB) while the source is read through the mapping
+    /// and summed the same way; only segments whose sums differ are compared row by row,
+    /// naming each key and column. A table with a column that has no exact form on its
+    /// dialect (a MariaDB DOUBLE) or with secret columns is compared row by row, and the
+    /// output says so.
     ///
     /// Exit 0 when every table and check is PASSED or WARNING (every difference is
-    /// explained by a recorded record error), 1 when one FAILED.
+    /// explained by a recorded record error), 1 when one FAILED or the verify stopped
+    /// early (--time-limit, --max-differences).
     Verify {
         /// Mapping files (TOML), as given to `run`.
         #[arg(required = true, value_name = "MAPPING")]
@@ -182,6 +191,12 @@ pub enum Command {
         /// Records read and compared per round trip to the target.
         #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         batch_size: u64,
+        /// Stop after N differing keys (missing, different or extra), with what was found.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_differences: Option<u64>,
+        /// Stop after this long (e.g. 10m, 90s) with what was found so far, and say so.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        time_limit: Option<std::time::Duration>,
         /// Machine-readable output: one JSON line per mapping.
         #[arg(long)]
         json: bool,
@@ -418,16 +433,17 @@ pub async fn execute(cli: Cli, cancel: Cancel) -> Result<Code> {
             target,
             sample,
             batch_size,
+            max_differences,
+            time_limit,
             json,
         } => {
-            verify::verify(
-                &mappings,
-                &target,
-                sample.map(|n| n as usize),
-                batch_size as usize,
-                json,
-            )
-            .await
+            let opts = cutover::verify::Options {
+                sample: sample.map(|n| n as usize),
+                batch_size: batch_size as usize,
+                max_differences,
+                time_limit,
+            };
+            verify::verify(&mappings, &target, &opts, json).await
         }
         Command::Retry {
             mappings,

@@ -23,6 +23,16 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
             .await
             .map_err(|f| f.into_target("reading the undo journal"))?
     };
+    // The last verify of each mapping with runs (recorded by `cutover verify`).
+    let mut names: Vec<String> = runs.iter().map(|r| r.mapping.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut verifies = Vec::new();
+    for m in &names {
+        if let Some(v) = t.store().last_verify(m).await? {
+            verifies.push(v);
+        }
+    }
     let undo_state =
         |r: &cutover::tracking::RunRow| cutover::tracking::journal::undo_state(r, undo.get(&r.id));
     if json {
@@ -70,7 +80,29 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
             });
             out.push(v);
         }
-        let doc = serde_json::json!({ "runs": out, "checkpoints": checkpoints });
+        let last: Vec<serde_json::Value> = verifies
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "mapping": v.mapping,
+                    "verdict": v.verdict,
+                    "run_id": v.run_id,
+                    "finished_at": v.finished_at,
+                    "duration_ms": v.duration_ms,
+                    "sampled": v.sampled,
+                    "incomplete": v.report.get("incomplete"),
+                    "tables": v.report.get("tables").and_then(|t| t.as_array()).map(|ts| ts
+                        .iter()
+                        .map(|t| serde_json::json!({
+                            "table": t["table"], "verdict": t["verdict"], "expected": t["expected"],
+                            "found": t["found"], "missing": t["missing"], "different": t["different"],
+                            "extra": t["extra"], "method": t.get("method"),
+                        }))
+                        .collect::<Vec<_>>()),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "runs": out, "checkpoints": checkpoints, "verifies": last });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         t.close().await;
         return Ok(0);
@@ -156,6 +188,49 @@ pub(super) async fn status(target: &TargetOpts, mapping: Option<&str>, json: boo
         }
         if let Some(m) = &r.message {
             println!("  run {}: {m}", r.id);
+        }
+    }
+    if !verifies.is_empty() {
+        println!();
+        for v in &verifies {
+            let per: Vec<String> = v
+                .report
+                .get("tables")
+                .and_then(|t| t.as_array())
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    let n = |k: &str| t[k].as_u64().unwrap_or(0);
+                    let table = t["table"].as_str().unwrap_or("?");
+                    let verdict = t["verdict"].as_str().unwrap_or("?");
+                    if n("missing") + n("different") + n("extra") == 0 {
+                        format!("{table} {verdict}")
+                    } else {
+                        format!(
+                            "{table} {verdict} ({} missing, {} different, {} extra)",
+                            n("missing"),
+                            n("different"),
+                            n("extra")
+                        )
+                    }
+                })
+                .collect();
+            let after = v
+                .run_id
+                .map_or(String::new(), |r| format!(" after run {r}"));
+            let stopped = match v.report.get("incomplete").and_then(|i| i.as_str()) {
+                Some(why) => format!(", INCOMPLETE: {why}"),
+                None => String::new(),
+            };
+            println!(
+                "last verify of {}: {} at {}{after}, {:.1} s{}{stopped}: {}",
+                v.mapping,
+                v.verdict,
+                v.finished_at,
+                v.duration_ms as f64 / 1000.0,
+                if v.sampled { " (sample)" } else { "" },
+                per.join("; ")
+            );
         }
     }
     let cps: Vec<_> = checkpoints

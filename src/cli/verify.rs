@@ -35,8 +35,7 @@ async fn record(
 pub(super) async fn verify(
     paths: &[PathBuf],
     target: &TargetOpts,
-    sample: Option<usize>,
-    batch_size: usize,
+    opts: &cutover::verify::Options,
     json: bool,
 ) -> Result<Code> {
     use cutover::verify::Verdict;
@@ -49,10 +48,11 @@ pub(super) async fn verify(
     };
     let t = target.connect().await?;
     let mut worst = Verdict::Passed;
+    let mut stopped = false;
     for m in mappings {
         let started_at = cutover::tracking::now_text();
         let clock = std::time::Instant::now();
-        let r = match cutover::verify::verify(t.as_ref(), m, sample, batch_size).await {
+        let r = match cutover::verify::verify(t.as_ref(), m, opts).await {
             Ok(r) => r,
             Err(e) => {
                 print_run_error(&e);
@@ -61,9 +61,10 @@ pub(super) async fn verify(
             }
         };
         worst = worst.max(r.verdict);
+        stopped |= r.incomplete.is_some();
         // Recorded on the target for `cutover report`; a verify that cannot be
         // recorded still gives its verdict.
-        if let Err(e) = record(t.as_ref(), &r, sample.is_some(), &started_at, clock).await {
+        if let Err(e) = record(t.as_ref(), &r, opts.sample.is_some(), &started_at, clock).await {
             eprintln!(
                 "warning: the verify of {} was not recorded on the target: {e:#}",
                 r.mapping
@@ -119,8 +120,27 @@ pub(super) async fn verify(
             ]);
         }
         print_table(&rows, "  ");
+        if let Some(why) = &r.incomplete {
+            println!("  INCOMPLETE: stopped because {why}; what is above is what was found so far");
+        }
         for tb in &r.tables {
+            if let Some(why) = &tb.rows_because {
+                println!("  {}: compared row by row: {why}", tb.table);
+            }
+            if tb.segments_unexplained > 0 {
+                println!(
+                    "  {}: {} of {} differing segments matched row by row: the source or the target changed during the verify, or the target keeps a value in another form",
+                    tb.table, tb.segments_unexplained, tb.segments_differing
+                );
+            }
             for d in &tb.examples {
+                if d.extra {
+                    println!(
+                        "  {}: key ({}): extra (no record produces it)",
+                        tb.table, d.key
+                    );
+                    continue;
+                }
                 let what = if d.columns.is_empty() {
                     "missing".to_string()
                 } else {
@@ -156,5 +176,9 @@ pub(super) async fn verify(
         }
     }
     t.close().await;
-    Ok(if worst == Verdict::Failed { 1 } else { 0 })
+    Ok(if worst == Verdict::Failed || stopped {
+        1
+    } else {
+        0
+    })
 }

@@ -323,6 +323,45 @@ impl dyn Target + '_ {
             })
     }
 
+    /// A page of a SQLite table's rows in rowid order after `after`: every
+    /// mapped column as text, and the last rowid read (for `verify`, which
+    /// hashes an embedded target's rows as it reads them).
+    pub async fn scan_rows(
+        &self,
+        table: &BoundTable,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<Vec<Option<String>>>, Option<i64>), TargetError> {
+        let d = self.dialect();
+        let sql = format!(
+            "SELECT {}, rowid AS cutover_rowid_ FROM {} WHERE rowid > ? ORDER BY rowid LIMIT {limit}",
+            fetch_columns(d, table).join(", "),
+            quote_table(d, &table.spec.table),
+        );
+        let rows = self
+            .exec()
+            .fetch(&sql, &[crate::db::Arg::Int(after)])
+            .await
+            .map_err(|f| match &f.column {
+                Some(c) => TargetError::Db {
+                    context: format!("reading table {} (column {c}) as text", table.spec.table),
+                    message: f.message.clone(),
+                    retryable: false,
+                },
+                None => f.into_target("reading rows"),
+            })?;
+        let n = table.spec.columns.len();
+        let last = match rows.last().and_then(|r| r.at(n)) {
+            Some(crate::db::Cell::Int(i)) => Some(*i),
+            _ => None,
+        };
+        let texts = rows
+            .iter()
+            .map(|r| text_cells(r, table))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((texts, last))
+    }
+
     /// `SELECT count(*)` of a table.
     pub async fn count_rows(&self, table: &str) -> Result<i64, TargetError> {
         let c = crate::db::ctx("counting rows");
@@ -422,13 +461,25 @@ pub(crate) fn on_conflict(
 /// [`Arg::Value`](crate::db::Arg) (PostgreSQL reads it as text, cast to the
 /// column's declared type).
 pub fn fetch_sql(d: Dialect, table: &BoundTable, n: usize) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {}",
+        fetch_columns(d, table).join(", "),
+        quote_table(d, &table.spec.table),
+        key_in(d, table, n)
+    )
+}
+
+/// Each mapped column read as text (`<expr> AS <column>`), in the table's
+/// order: bytes as hex, the same on every dialect (as text they need not be
+/// UTF-8); SQLite floats with 17 digits, which give their bits back (its own
+/// text form keeps 15).
+pub fn fetch_columns(d: Dialect, table: &BoundTable) -> Vec<String> {
     let cast = |c: String| match d {
         Dialect::Postgres => format!("{c}::text"),
         Dialect::Mysql => format!("CAST({c} AS CHAR)"),
         Dialect::Sqlite => format!("CAST({c} AS TEXT)"),
     };
-    // Bytes as hex, the same on every dialect: as text they need not be UTF-8.
-    let cols: Vec<String> = table
+    table
         .column_names()
         .enumerate()
         .map(|(i, c)| {
@@ -436,17 +487,14 @@ pub fn fetch_sql(d: Dialect, table: &BoundTable, n: usize) -> String {
             let read = match (table.types.get(i), d) {
                 (Some(ColumnType::Bytes), Dialect::Postgres) => format!("encode({q}, 'hex')"),
                 (Some(ColumnType::Bytes), _) => format!("LOWER(HEX({q}))"),
+                (Some(ColumnType::Float), Dialect::Sqlite) => format!(
+                    "CASE WHEN typeof({q}) = 'real' THEN printf('%!.17g', {q}) ELSE CAST({q} AS TEXT) END"
+                ),
                 _ => cast(q.clone()),
             };
             format!("{read} AS {q}")
         })
-        .collect();
-    format!(
-        "SELECT {} FROM {} WHERE {}",
-        cols.join(", "),
-        quote_table(d, &table.spec.table),
-        key_in(d, table, n)
-    )
+        .collect()
 }
 
 /// `(k1, k2) IN ((?, ?), ...)` for `n` keys of a table, each value bound as

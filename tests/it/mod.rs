@@ -21,4 +21,5 @@ mod servers;
 mod sources;
 mod sql_sources;
 mod undo;
+mod verify;
 mod window;
