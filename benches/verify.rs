@@ -148,8 +148,17 @@ fn main() {
         for c in COLUMNS {
             cmd.args(["-c", c]);
         }
-        Some(measured(what, &mut cmd))
+        let m = measured(what, &mut cmd);
+        // reladiff reports a bad URL on stderr and still exits 0.
+        assert!(
+            m.stdout.contains("rows unchanged"),
+            "{what} compared nothing:\n{}",
+            m.stdout
+        );
+        Some(m)
     };
+    // reladiff's scheme for PostgreSQL.
+    let pg_scheme = |u: &str| u.replacen("postgres://", "postgresql://", 1);
     let mut table: Vec<String> = Vec::new();
     let row = |t: &mut Vec<String>, what: &str, m: &Measured, ratio: String| {
         t.push(format!(

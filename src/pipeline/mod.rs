@@ -15,7 +15,7 @@ mod pass;
 mod resume;
 mod retry;
 mod run;
-mod stages;
+pub(crate) mod stages;
 mod summary;
 pub mod undo;
 mod writer;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// A transformed batch with its permit (see [`Slots`]).
-pub(super) type Batch = Result<(Vec<Transformed>, Permit), SourceError>;
+pub(crate) type Batch = Result<(Vec<Transformed>, Permit), SourceError>;
 
 /// Memory stays flat because batches in flight are few: the reader hands a
 /// batch over only when the transform thread takes it (a zero-capacity
@@ -26,7 +26,7 @@ struct Slots {
     freed: std::sync::Condvar,
 }
 
-pub(super) struct Permit(Arc<Slots>);
+pub(crate) struct Permit(Arc<Slots>);
 
 impl Slots {
     fn new(n: usize) -> Arc<Slots> {
@@ -69,7 +69,7 @@ impl Drop for Permit {
 }
 
 /// Where the transform stage finds the ids `lookup()` asks for.
-pub(super) struct LookupPlan {
+pub(crate) struct LookupPlan {
     /// The target's URL, for a second connection to `cutover_keymap`.
     pub url: Option<String>,
     /// Dry runs: what the earlier mappings of the same dry run would record.
@@ -77,7 +77,7 @@ pub(super) struct LookupPlan {
 }
 
 /// The running reader and transform threads; transformed batches arrive on `out`.
-pub(super) struct Stages {
+pub(crate) struct Stages {
     pub out: tokio::sync::mpsc::Receiver<Batch>,
     slots: Arc<Slots>,
     reader: JoinHandle<()>,

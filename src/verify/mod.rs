@@ -19,6 +19,7 @@ mod segments;
 pub use report::{CheckReport, Difference, Report, TableReport, Verdict};
 
 use crate::mapping::{Mapping, OnConflict};
+use crate::pipeline::stages::{LookupPlan, Stages};
 use crate::pipeline::RunError;
 use crate::sink::{bind, Target, TargetError};
 use crate::source::{self};
@@ -71,6 +72,9 @@ impl Seg {
     }
 }
 
+/// A row's key MD5 and row MD5.
+type RowDigest = ([u8; 16], [u8; 16]);
+
 /// Which read of the source this is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -84,8 +88,7 @@ struct Ctx<'a> {
     target: &'a dyn Target,
     mapping: &'a Arc<Mapping>,
     tables: &'a [BoundTable],
-    transformer: &'a Transformer,
-    lookup: Option<&'a crate::keymap::KeymapLookup>,
+    transformer: Arc<Transformer>,
     unresolved: &'a HashSet<String>,
     opts: &'a Options,
     started: Instant,
@@ -137,39 +140,94 @@ impl Ctx<'_> {
         rng: &mut impl FnMut() -> u64,
     ) -> Result<Option<String>, RunError> {
         let d = self.target.dialect();
-        let mut src = source::open(self.mapping).map_err(|e| source_error(self.mapping, e))?;
+        let src = source::open(self.mapping).map_err(|e| source_error(self.mapping, e))?;
+        // The run's reader and transform stages: the next batch is read and
+        // transformed while this one is summed or compared.
+        let lookup = LookupPlan {
+            url: (!self.transformer.lookups().is_empty()).then(|| self.target.url().to_string()),
+            dry: None,
+        };
+        let cancel = crate::pipeline::Cancel::default();
+        let mut stages = Stages::spawn(
+            src,
+            self.transformer.clone(),
+            lookup,
+            2,
+            self.opts.batch_size,
+            &cancel,
+            &self.mapping.name,
+        )?;
+        let end = self
+            .consume(which, &mut stages, states, segs, counts, rng, d)
+            .await;
+        cancel.cancel();
+        if let Some(stage) = stages.stop() {
+            if end.is_ok() {
+                return Err(source_error(
+                    self.mapping,
+                    source::SourceError::Other(format!("the {stage} thread stopped")),
+                ));
+            }
+        }
+        end
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn consume(
+        &self,
+        which: Pass,
+        stages: &mut Stages,
+        states: &mut [TableState],
+        segs: &mut [Option<Seg>],
+        counts: &mut Counts,
+        rng: &mut impl FnMut() -> u64,
+        d: crate::dialect::Dialect,
+    ) -> Result<Option<String>, RunError> {
         loop {
             if let Some(why) = self.over_limit(states) {
                 return Ok(Some(why));
             }
-            let raw = src
-                .next_batch(self.opts.batch_size)
-                .map_err(|e| source_error(self.mapping, e))?;
-            if raw.is_empty() {
+            let Some(next) = stages.out.recv().await else {
                 return Ok(None);
-            }
+            };
+            let (batch, _permit) = next.map_err(|e| source_error(self.mapping, e))?;
             if which == Pass::First {
-                counts.read += raw.len() as u64;
+                counts.read += batch.len() as u64;
             }
-            let batch = self
-                .transformer
-                .run_batch(
-                    raw,
-                    self.lookup
-                        .map(|l| l as &dyn crate::mapping::functions::Lookup),
-                )
-                .map_err(|e| {
-                    source_error(
-                        self.mapping,
-                        source::SourceError::Other(format!("lookup(): {e}")),
-                    )
-                })?;
             // Per table, this batch's rows to compare by key, folded as a load
             // folds them, each with whether its key is new.
             let mut per_table: Vec<Vec<(Candidate, bool)>> =
                 self.tables.iter().map(|_| Vec::new()).collect();
             let mut index: Vec<HashMap<u64, usize>> = vec![HashMap::new(); self.tables.len()];
-            for tr in &batch {
+            // Pass 1: each row's digests, on every core.
+            let digests: Vec<Vec<Option<RowDigest>>> = match which {
+                Pass::First => {
+                    use rayon::prelude::*;
+                    let hashed: Vec<bool> = segs.iter().map(Option::is_some).collect();
+                    batch
+                        .par_iter()
+                        .map(|tr| match &tr.outcome {
+                            Outcome::Rows { rows, .. } => rows
+                                .iter()
+                                .map(|(ti, values)| {
+                                    hashed[*ti].then(|| {
+                                        let t = &self.tables[*ti];
+                                        let texts: Vec<Option<String>> = values
+                                            .iter()
+                                            .enumerate()
+                                            .map(|(i, v)| canon::predict(d, t, i, v))
+                                            .collect();
+                                        canon::digest_row(t, &texts)
+                                    })
+                                })
+                                .collect(),
+                            _ => Vec::new(),
+                        })
+                        .collect()
+                }
+                Pass::Second => Vec::new(),
+            };
+            for (r, tr) in batch.iter().enumerate() {
                 let (rows, secrets) = match &tr.outcome {
                     Outcome::Failed(e) => {
                         if which == Pass::First {
@@ -200,15 +258,14 @@ impl Ctx<'_> {
                                 states[*ti].report.expected += 1;
                             }
                             if let Some(seg) = seg {
-                                let texts: Vec<Option<String>> = values
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(i, v)| canon::predict(d, t, i, v))
-                                    .collect();
-                                let (km, rm) = canon::digest_row(t, &texts);
-                                let b = canon::bucket_of(&km);
+                                let Some(Some((km, rm))) =
+                                    digests.get(r).and_then(|row| row.get(n))
+                                else {
+                                    continue;
+                                };
+                                let b = canon::bucket_of(km);
                                 if first {
-                                    seg.src[b].add(&rm);
+                                    seg.src[b].add(rm);
                                 } else if !ignore {
                                     // The last occurrence is the one the target
                                     // kept: this segment is compared row by row.
@@ -365,11 +422,7 @@ pub async fn verify(
         .map(|e| e.record_key.clone())
         .collect();
     let unresolved_records = unresolved.len() as u64;
-    let transformer = Transformer::new(mapping.clone(), tables.clone());
-    let lookup = match transformer.lookups().is_empty() {
-        true => None,
-        false => Some(crate::keymap::KeymapLookup::connect(target.url())?),
-    };
+    let transformer = Arc::new(Transformer::new(mapping.clone(), tables.clone()));
     let mut states = Vec::new();
     let mut segs: Vec<Option<Seg>> = Vec::new();
     for t in &tables {
@@ -400,8 +453,7 @@ pub async fn verify(
         target,
         mapping: &mapping,
         tables: &tables,
-        transformer: &transformer,
-        lookup: lookup.as_ref(),
+        transformer,
         unresolved: &unresolved,
         opts,
         started,
