@@ -176,7 +176,13 @@ fn main() {
     let load = cutover("PostgreSQL: cutover run", "run", &m, &dst);
     let ver = cutover("PostgreSQL: cutover verify", "verify", &m, &dst);
     passed(&ver);
-    let rd = reladiff_run("PostgreSQL: reladiff", &src, "legacy", &dst, "items");
+    let rd = reladiff_run(
+        "PostgreSQL: reladiff",
+        &pg_scheme(&src),
+        "legacy",
+        &pg_scheme(&dst),
+        "items",
+    );
     row(
         &mut table,
         "PostgreSQL: cutover run (load)",
