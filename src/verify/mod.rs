@@ -12,6 +12,7 @@
 //! random rows per table.
 
 mod canon;
+mod checks;
 mod report;
 mod rows;
 mod segments;
@@ -25,10 +26,9 @@ use crate::sink::{bind, Target, TargetError};
 use crate::source::{self};
 use crate::tracking::ErrorFilter;
 use crate::transform::{BoundTable, Outcome, Transformer};
-use crate::value::{comparable_text, parse_decimal};
+use crate::value::comparable_text;
 use rows::{compare, key_hash, Candidate, Expected, TableState};
 use segments::Sums;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -575,7 +575,7 @@ pub async fn verify(
         st.finish(failing_verdict);
     }
     let reports: Vec<TableReport> = states.into_iter().map(|s| s.report).collect();
-    let checks = run_checks(target, &mapping).await?;
+    let checks = checks::run_checks(target, &mapping).await?;
     let verdict = reports
         .iter()
         .map(|t| t.verdict)
@@ -595,27 +595,4 @@ pub async fn verify(
         verdict,
         incomplete,
     })
-}
-
-/// The mapping's `[[checks]]`: each query's first value against its `expect`.
-async fn run_checks(target: &dyn Target, mapping: &Mapping) -> Result<Vec<CheckReport>, RunError> {
-    let mut checks = Vec::new();
-    for c in &mapping.checks {
-        let got = target.query_text(&c.sql).await?;
-        let ok = match (&c.expect, got.as_deref()) {
-            (Value::Null, None) => true,
-            (e, Some(g)) => match (parse_decimal(e), parse_decimal(&Value::String(g.into()))) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => e.as_str().map_or(e.to_string(), str::to_string) == g,
-            },
-            _ => false,
-        };
-        checks.push(CheckReport {
-            name: c.name.clone(),
-            expect: c.expect.clone(),
-            got,
-            verdict: if ok { Verdict::Passed } else { Verdict::Failed },
-        });
-    }
-    Ok(checks)
 }
