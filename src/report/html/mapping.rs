@@ -262,6 +262,12 @@ fn verify(m: &MappingReport) -> String {
         .iter()
         .flat_map(|t| {
             t.examples.iter().map(move |d| {
+                if d.extra {
+                    return format!(
+                        "{}: key ({}): extra (no record produces it)",
+                        t.table, d.key
+                    );
+                }
                 format!(
                     "{}: key ({}) record {}: {}{}",
                     t.table,
