@@ -50,31 +50,41 @@ fn sum_of(cell: Option<&Cell>, table: &str) -> Result<u64, TargetError> {
     }
 }
 
+/// Every row of an embedded SQLite table in rowid order, with its segment and
+/// row MD5 over the exact forms of its values, and its columns as read.
+async fn scan_sqlite(
+    target: &dyn Target,
+    t: &BoundTable,
+    mut each: impl FnMut(usize, &[u8; 16], Vec<Option<String>>),
+) -> Result<(), TargetError> {
+    let mut after = i64::MIN;
+    loop {
+        let (rows, last) = target.scan_rows(t, after, 20_000).await?;
+        for r in rows {
+            let texts: Vec<Option<String>> = r
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    canon::exact(Dialect::Sqlite, &t.types[i], &t.declared[i], x.as_deref())
+                })
+                .collect();
+            let (km, rm) = canon::digest_row(t, &texts);
+            each(canon::bucket_of(&km), &rm, r);
+        }
+        match last {
+            Some(l) => after = l,
+            None => return Ok(()),
+        }
+    }
+}
+
 /// The target's segment sums of a table.
 pub async fn target_sums(target: &dyn Target, t: &BoundTable) -> Result<Vec<Sums>, TargetError> {
     let mut out = vec![Sums::default(); BUCKETS];
     let name = t.spec.table.as_str();
     match target.dialect() {
         Dialect::Sqlite => {
-            let mut after = i64::MIN;
-            loop {
-                let (rows, last) = target.scan_rows(t, after, 20_000).await?;
-                for r in &rows {
-                    let texts: Vec<Option<String>> = r
-                        .iter()
-                        .enumerate()
-                        .map(|(i, x)| {
-                            canon::exact(Dialect::Sqlite, &t.types[i], &t.declared[i], x.as_deref())
-                        })
-                        .collect();
-                    let (km, rm) = canon::digest_row(t, &texts);
-                    out[canon::bucket_of(&km)].add(&rm);
-                }
-                match last {
-                    Some(l) => after = l,
-                    None => break,
-                }
-            }
+            scan_sqlite(target, t, |b, rm, _| out[b].add(rm)).await?;
         }
         d => {
             let sql = canon::segments_sql(d, t).map_err(|e| bad(name, &e))?;
@@ -125,28 +135,12 @@ pub async fn target_keys(
     let wanted: std::collections::HashSet<usize> = segments.iter().copied().collect();
     match target.dialect() {
         Dialect::Sqlite => {
-            let mut after = i64::MIN;
-            loop {
-                let (rows, last) = target.scan_rows(t, after, 20_000).await?;
-                for r in rows {
-                    let texts: Vec<Option<String>> = r
-                        .iter()
-                        .enumerate()
-                        .map(|(i, x)| {
-                            canon::exact(Dialect::Sqlite, &t.types[i], &t.declared[i], x.as_deref())
-                        })
-                        .collect();
-                    let (km, _) = canon::digest_row(t, &texts);
-                    let b = canon::bucket_of(&km);
-                    if wanted.contains(&b) {
-                        out.push((b, r));
-                    }
+            scan_sqlite(target, t, |b, _, row| {
+                if wanted.contains(&b) {
+                    out.push((b, row));
                 }
-                match last {
-                    Some(l) => after = l,
-                    None => break,
-                }
-            }
+            })
+            .await?;
         }
         d => {
             let hexes: Vec<String> = segments
